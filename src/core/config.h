@@ -1,0 +1,86 @@
+/* mpsd configuration: an INI file (parsed with inih), checked up front like `nginx -t`. */
+#ifndef MPSD_CONFIG_H
+#define MPSD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_LISTEN 8
+#define CONFIG_PATH_MAX   512
+
+struct config_listen {
+    char host[64]; /* numeric IPv4 or IPv6 address */
+    uint16_t port;
+};
+
+enum tls_profile_kind { CONFIG_TLS_MODERN = 0, CONFIG_TLS_LEGACY = 1 };
+
+struct config {
+    /* [mpsd] */
+    char name[256]; /* the MPS name: the CN devices expect in the server certificate */
+    unsigned workers; /* 0 = one per online CPU */
+    char lock_file[CONFIG_PATH_MAX];
+    int log_level;
+
+    /* [cira] */
+    struct config_listen listen[CONFIG_MAX_LISTEN];
+    unsigned n_listen;
+    struct config_listen plain_listen[CONFIG_MAX_LISTEN]; /* TLS offload: plain APF, off by default */
+    unsigned n_plain_listen;
+    int tls_profile;
+    char cert[CONFIG_PATH_MAX];      /* PEM chain: leaf first, then intermediates (root optional) */
+    char key[CONFIG_PATH_MAX];
+    char client_ca[CONFIG_PATH_MAX]; /* non-empty: devices must present a certificate from this CA */
+    uint32_t keepalive_interval_ms;
+    uint32_t keepalive_timeout_ms;
+    uint32_t handshake_timeout_ms;
+    uint32_t login_timeout_ms;
+    uint32_t drain_timeout_ms;
+    uint32_t max_tunnels;
+    uint32_t max_handshakes;   /* TLS handshakes in flight, whole process */
+    uint32_t max_buffered;     /* bytes queued toward one tunnel */
+
+    /* [devices] */
+    char credentials[CONFIG_PATH_MAX];
+    bool auto_enroll;
+    bool group_auth;
+
+    /* [ring] */
+    uint32_t recv_buffer_size;
+    uint32_t recv_buffer_count; /* per worker */
+    uint32_t max_conns_per_worker;
+};
+
+/* One problem found in a config file, with where it is. */
+struct config_error {
+    unsigned line; /* 0 = not tied to a line (e.g. a missing required key) */
+    char msg[384];
+};
+
+struct config_errors {
+    struct config_error *v;
+    size_t n, cap;
+};
+
+void config_defaults(struct config *cfg);
+
+/* Parses `path` on top of the defaults. Every problem is appended to `errs` (the parse goes on after
+ * an error so that one run reports all of them). Returns the number of errors, or -1 if the file
+ * cannot be opened (then errs holds that message). */
+int config_load(struct config *cfg, const char *path, struct config_errors *errs);
+
+/* Prints each error as "path:line: message" to `out`. */
+void config_errors_print(const struct config_errors *errs, const char *path, FILE *out);
+void config_errors_free(struct config_errors *errs);
+
+/* Value parsers, shared with the command line: return 0 or a static message. */
+const char *config_parse_duration_ms(const char *s, uint32_t *out);
+const char *config_parse_size(const char *s, uint32_t *out);
+const char *config_parse_listen(const char *s, struct config_listen *out);
+
+/* Writes "host:port" (IPv6 in brackets). */
+void config_listen_format(const struct config_listen *l, char *buf, size_t cap);
+
+#endif

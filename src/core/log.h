@@ -1,0 +1,26 @@
+/* Logging: one line per event, written with a single write(2) so threads never interleave. */
+#ifndef MPSD_LOG_H
+#define MPSD_LOG_H
+
+#include <stdarg.h>
+
+enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Parses "error", "warn", "info", "debug"; returns -1 when unknown. */
+int log_level_parse(const char *s);
+const char *log_level_name(enum log_level level);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (log_get_level() >= LOG_DEBUG)                                                          \
+            log_msg(LOG_DEBUG, __VA_ARGS__);                                                       \
+    } while (0)
+
+#endif
