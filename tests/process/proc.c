@@ -1,0 +1,151 @@
+#include "proc.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+void proc_start(struct proc *p, char *const argv[])
+{
+    int fds[2];
+    cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+    memset(p, 0, sizeof(*p));
+    p->pid = fork();
+    cr_assert_geq(p->pid, 0);
+    if (p->pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        execv(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    p->err_fd = fds[0];
+    fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+}
+
+static void drain(struct proc *p, int wait_ms)
+{
+    struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
+    if (p->err_fd < 0 || poll(&pfd, 1, wait_ms) <= 0)
+        return;
+    for (;;) {
+        size_t room = sizeof(p->out) - 1 - p->out_len;
+        if (room == 0)
+            return;
+        ssize_t n = read(p->err_fd, p->out + p->out_len, room);
+        if (n <= 0) {
+            if (n == 0) {
+                close(p->err_fd);
+                p->err_fd = -1;
+            }
+            return;
+        }
+        p->out_len += (size_t)n;
+        p->out[p->out_len] = 0;
+    }
+}
+
+bool proc_wait_output(struct proc *p, const char *needle, int timeout_ms)
+{
+    long long end = now_ms() + timeout_ms;
+    for (;;) {
+        if (strstr(p->out, needle))
+            return true;
+        long long left = end - now_ms();
+        if (left <= 0 || p->err_fd < 0)
+            return strstr(p->out, needle) != NULL;
+        drain(p, (int)(left < 50 ? left : 50));
+    }
+}
+
+int proc_wait_exit(struct proc *p, int timeout_ms)
+{
+    long long end = now_ms() + timeout_ms;
+    for (;;) {
+        int st;
+        drain(p, 10);
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        if (r == p->pid) {
+            while (p->err_fd >= 0)
+                drain(p, 50);
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        if (now_ms() > end)
+            return -1;
+    }
+}
+
+int proc_stop(struct proc *p, int sig, int timeout_ms)
+{
+    kill(p->pid, sig);
+    int rc = proc_wait_exit(p, timeout_ms);
+    if (rc < 0) {
+        kill(p->pid, SIGKILL);
+        proc_wait_exit(p, 5000);
+    }
+    return rc;
+}
+
+int proc_run(struct proc *p, char *const argv[], int timeout_ms)
+{
+    proc_start(p, argv);
+    int rc = proc_wait_exit(p, timeout_ms);
+    if (rc < 0)
+        proc_stop(p, SIGKILL, 1000);
+    return rc;
+}
+
+void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+const char *scratch_dir(void)
+{
+    static char dir[256];
+    if (!dir[0]) {
+        snprintf(dir, sizeof(dir), "/tmp/mpsd-test-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+    }
+    return dir;
+}
+
+const char *env_or_die(const char *name)
+{
+    const char *v = getenv(name);
+    cr_assert_not_null(v, "environment variable %s is not set (run through meson test)", name);
+    return v;
+}
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}

@@ -1,0 +1,38 @@
+/* Test helpers that start real processes and read what they print. */
+#ifndef MPSD_TEST_PROC_H
+#define MPSD_TEST_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct proc {
+    pid_t pid;
+    int err_fd; /* read end of the child's stderr (and stdout) */
+    char out[65536];
+    size_t out_len;
+};
+
+/* Starts argv[0] with stdout+stderr captured. */
+void proc_start(struct proc *p, char *const argv[]);
+/* Reads output until `needle` appears or `timeout_ms` passes; true when found. */
+bool proc_wait_output(struct proc *p, const char *needle, int timeout_ms);
+/* Waits for exit up to timeout_ms; returns the exit status, 128+signal, or -1 on timeout. */
+int proc_wait_exit(struct proc *p, int timeout_ms);
+/* Sends sig and reaps. */
+int proc_stop(struct proc *p, int sig, int timeout_ms);
+/* Runs to completion, capturing output; returns the exit status as proc_wait_exit. */
+int proc_run(struct proc *p, char *const argv[], int timeout_ms);
+
+/* Writes `text` into a fresh file under the test's temp dir; returns its path (static storage per
+ * call site is the caller's problem: copy it). */
+void write_file(const char *path, const char *text);
+/* A per-test scratch directory (created, unique). */
+const char *scratch_dir(void);
+const char *env_or_die(const char *name);
+
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read it, close). */
+int free_port(void);
+
+#endif
