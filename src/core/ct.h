@@ -1,7 +1,7 @@
 /* ct.h - constant-time helpers for comparing and wiping secrets.
  *
- * Header-only so that every user inlines them; the compiler barrier keeps the optimiser from turning
- * the accumulate-then-test loops back into early-exit comparisons.
+ * Header-only so that every user inlines them; the compiler barrier keeps the optimiser from
+ * turning the accumulate-then-test loops back into early-exit comparisons.
  */
 #ifndef MPSD_CORE_CT_H
 #define MPSD_CORE_CT_H

@@ -1,0 +1,532 @@
+/* directory.c - the in-process sharded device directory, and GUID text helpers.
+ *
+ * Two sets of shards: GUID shards hold the entries, host shards map a lower-cased hostname to the
+ * GUID that owns it. Lock order: a GUID shard lock may be held while taking a host shard lock,
+ * never the other way round, and never two locks of the same set. Registering a GUID updates its
+ * entry and its hostname mapping under the GUID shard lock, so racing registrations of one device
+ * cannot leave a mapping behind that disagrees with the entry. A hostname lookup reads the mapping,
+ * drops that lock, then reads the entry and checks that the entry still carries the name (it may
+ * have changed in between: the lookup then misses, as it would a moment later).
+ */
+#include "directory.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+/* --- GUID text -----------------------------------------------------------------------------------
+ */
+
+/* Position in the string of each raw byte's two hex digits (apf.md 2.14's mixed-endian rendering).
+ */
+static const uint8_t guid_pos[16] = {6, 4, 2, 0, 11, 9, 16, 14, 19, 21, 24, 26, 28, 30, 32, 34};
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int dir_guid_parse(const char *s, size_t len, dir_guid *out)
+{
+    if (len != DIR_GUID_STRLEN || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
+        return -EINVAL;
+    for (int i = 0; i < 16; i++) {
+        int hi = hexval(s[guid_pos[i]]), lo = hexval(s[guid_pos[i] + 1]);
+        if (hi < 0 || lo < 0)
+            return -EINVAL;
+        out->b[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+void dir_guid_format(const dir_guid *g, char out[DIR_GUID_STRLEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    memset(out, '-', DIR_GUID_STRLEN);
+    for (int i = 0; i < 16; i++) {
+        out[guid_pos[i]] = hex[g->b[i] >> 4];
+        out[guid_pos[i] + 1] = hex[g->b[i] & 15];
+    }
+    out[DIR_GUID_STRLEN] = '\0';
+}
+
+int dir_lookup_guid_str(dir *d, const char *s, size_t len, dir_entry *out)
+{
+    dir_guid g;
+    if (dir_guid_parse(s, len, &g) < 0)
+        return -EINVAL;
+    return dir_lookup_guid(d, &g, out);
+}
+
+int dir_lookup_name(dir *d, const char *name, size_t len, dir_entry *out)
+{
+    dir_guid g;
+    if (dir_guid_parse(name, len, &g) == 0)
+        return dir_lookup_guid(d, &g, out);
+    return dir_lookup_host(d, name, len, out);
+}
+
+/* --- hashing -------------------------------------------------------------------------------------
+ */
+
+static uint64_t fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+/* Seeded per directory so that hostile names cannot be chosen to pile into one chain. */
+static uint64_t hash_guid(uint64_t seed, const dir_guid *g)
+{
+    uint64_t a, b;
+    memcpy(&a, g->b, 8);
+    memcpy(&b, g->b + 8, 8);
+    return fmix64(fmix64(a ^ seed) ^ b);
+}
+
+static char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c;
+}
+
+static uint64_t hash_host(uint64_t seed, const char *h, size_t len)
+{
+    uint64_t x = 0xcbf29ce484222325ULL ^ seed;
+    for (size_t i = 0; i < len; i++)
+        x = (x ^ (uint8_t)lower(h[i])) * 0x100000001b3ULL;
+    return fmix64(x);
+}
+
+static bool host_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return false;
+    for (size_t i = 0; i < alen; i++)
+        if (lower(a[i]) != lower(b[i]))
+            return false;
+    return true;
+}
+
+static bool host_valid(const char *h, size_t len)
+{
+    if (len > DIR_HOSTNAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)h[i] <= 0x20 || (unsigned char)h[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* --- tables --------------------------------------------------------------------------------------
+ */
+
+typedef struct gnode {
+    struct gnode *next;
+    uint64_t hash;
+    dir_entry e;
+} gnode;
+
+typedef struct hnode {
+    struct hnode *next;
+    uint64_t hash;
+    dir_guid guid;
+    size_t len;
+    char name[]; /* as first registered; compared case-insensitively */
+} hnode;
+
+/* A chained table; buckets double when the chain average passes one. */
+typedef struct table {
+    void **buckets;
+    size_t cap, n;
+} table;
+
+typedef struct shard {
+    pthread_mutex_t mu;
+    table t;
+} __attribute__((aligned(64))) shard; /* one cache line each: no false sharing of locks */
+
+typedef struct dir_local {
+    dir base;
+    uint32_t mask; /* shards - 1 */
+    uint64_t seed;
+    atomic_size_t count;
+    shard *gs; /* GUID -> entry */
+    shard *hs; /* hostname -> GUID */
+} dir_local;
+
+/* Both node types start with (next, hash): the table code works on that prefix. */
+typedef struct link {
+    struct link *next;
+    uint64_t hash;
+} link;
+
+static shard *shard_of(shard *set, const dir_local *L, uint64_t h)
+{
+    return &set[(h >> 40) & L->mask]; /* high bits pick the shard, low bits the bucket */
+}
+
+static void **slot_of(table *t, uint64_t h)
+{
+    return &t->buckets[h & (t->cap - 1)];
+}
+
+static void table_grow(table *t)
+{
+    size_t ncap = t->cap * 2;
+    void **nb = calloc(ncap, sizeof *nb);
+    if (!nb)
+        return; /* keep the longer chains; still correct */
+    for (size_t i = 0; i < t->cap; i++) {
+        link *n = t->buckets[i];
+        while (n) {
+            link *next = n->next;
+            n->next = nb[n->hash & (ncap - 1)];
+            nb[n->hash & (ncap - 1)] = n;
+            n = next;
+        }
+    }
+    free(t->buckets);
+    t->buckets = nb;
+    t->cap = ncap;
+}
+
+static void table_insert(table *t, link *n)
+{
+    if (t->n >= t->cap)
+        table_grow(t);
+    void **s = slot_of(t, n->hash);
+    n->next = *s;
+    *s = n;
+    t->n++;
+}
+
+static void table_unlink(table *t, link *n)
+{
+    link **pp = (link **)slot_of(t, n->hash);
+    while (*pp != n)
+        pp = &(*pp)->next;
+    *pp = n->next;
+    t->n--;
+}
+
+static gnode *gfind(table *t, uint64_t h, const dir_guid *g)
+{
+    for (gnode *n = *slot_of(t, h); n; n = n->next)
+        if (n->hash == h && memcmp(n->e.guid.b, g->b, 16) == 0)
+            return n;
+    return NULL;
+}
+
+static hnode *hfind(table *t, uint64_t h, const char *name, size_t len)
+{
+    for (hnode *n = *slot_of(t, h); n; n = n->next)
+        if (n->hash == h && host_eq(n->name, n->len, name, len))
+            return n;
+    return NULL;
+}
+
+static bool same_tunnel(const dir_entry *e, uint32_t worker, uint64_t id, uint64_t gen)
+{
+    return e->worker == worker && e->tunnel_id == id && e->generation == gen;
+}
+
+/* --- hostname mappings (called with the owning GUID's shard lock held) ---------------------------
+ */
+
+/* Points name at g, replacing any other owner. -ENOMEM leaves the old mapping. */
+static int host_map(dir_local *L, const char *name, size_t len, const dir_guid *g)
+{
+    uint64_t h = hash_host(L->seed, name, len);
+    shard *s = shard_of(L->hs, L, h);
+    pthread_mutex_lock(&s->mu);
+    hnode *n = hfind(&s->t, h, name, len);
+    if (!n) {
+        n = malloc(sizeof *n + len + 1);
+        if (!n) {
+            pthread_mutex_unlock(&s->mu);
+            return -ENOMEM;
+        }
+        n->hash = h;
+        n->len = len;
+        memcpy(n->name, name, len);
+        n->name[len] = '\0';
+        table_insert(&s->t, (link *)n);
+    }
+    n->guid = *g;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* Removes name's mapping if it still points at g (another device may have claimed it since). */
+static void host_unmap(dir_local *L, const char *name, size_t len, const dir_guid *g)
+{
+    if (len == 0)
+        return;
+    uint64_t h = hash_host(L->seed, name, len);
+    shard *s = shard_of(L->hs, L, h);
+    pthread_mutex_lock(&s->mu);
+    hnode *n = hfind(&s->t, h, name, len);
+    if (n && memcmp(n->guid.b, g->b, 16) == 0) {
+        table_unlink(&s->t, (link *)n);
+        free(n);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Moves the entry's hostname to (name, len). The mapping is (re)asserted even when the name is
+ * unchanged: the latest registration of a name owns it, even if another device claimed it since. */
+static int host_change(dir_local *L, dir_entry *e, const char *name, size_t len)
+{
+    size_t old_len = strlen(e->hostname);
+    if (len > 0) {
+        int rc = host_map(L, name, len, &e->guid);
+        if (rc < 0)
+            return rc;
+    }
+    if (!host_eq(e->hostname, old_len, name, len))
+        host_unmap(L, e->hostname, old_len, &e->guid);
+    memcpy(e->hostname, name, len);
+    e->hostname[len] = '\0';
+    return 0;
+}
+
+/* --- operations ----------------------------------------------------------------------------------
+ */
+
+static int local_reg(dir *d, const dir_entry *e, dir_entry *superseded)
+{
+    dir_local *L = (dir_local *)d;
+    size_t hlen = strnlen(e->hostname, sizeof e->hostname);
+    if (hlen > DIR_HOSTNAME_MAX || !host_valid(e->hostname, hlen))
+        return -EINVAL;
+    uint64_t h = hash_guid(L->seed, &e->guid);
+    shard *s = shard_of(L->gs, L, h);
+    int ret = 0;
+    pthread_mutex_lock(&s->mu);
+    gnode *n = gfind(&s->t, h, &e->guid);
+    if (n) {
+        if (superseded)
+            *superseded = n->e;
+        ret = 1;
+    } else {
+        n = calloc(1, sizeof *n);
+        if (!n) {
+            pthread_mutex_unlock(&s->mu);
+            return -ENOMEM;
+        }
+        n->hash = h;
+        n->e.guid = e->guid;
+        table_insert(&s->t, (link *)n);
+        atomic_fetch_add_explicit(&L->count, 1, memory_order_relaxed);
+    }
+    /* The new tunnel's identity is in place before the hostname moves, so a hostname lookup racing
+     * with this sees either the old tunnel under the old name or the new one. */
+    char old_host[DIR_HOSTNAME_MAX + 1];
+    memcpy(old_host, n->e.hostname, sizeof old_host);
+    n->e = *e;
+    memcpy(n->e.hostname, old_host, sizeof old_host);
+    if (host_change(L, &n->e, e->hostname, hlen) < 0) {
+        /* Out of memory for the mapping: the tunnel stays registered by GUID, without a name. */
+        host_unmap(L, n->e.hostname, strlen(n->e.hostname), &n->e.guid);
+        n->e.hostname[0] = '\0';
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+static int local_unreg(dir *d, const dir_guid *g, uint32_t worker, uint64_t id, uint64_t gen)
+{
+    dir_local *L = (dir_local *)d;
+    uint64_t h = hash_guid(L->seed, g);
+    shard *s = shard_of(L->gs, L, h);
+    pthread_mutex_lock(&s->mu);
+    gnode *n = gfind(&s->t, h, g);
+    int ret = !n ? -ENOENT : !same_tunnel(&n->e, worker, id, gen) ? -ESTALE : 0;
+    if (ret == 0) {
+        host_unmap(L, n->e.hostname, strlen(n->e.hostname), g);
+        table_unlink(&s->t, (link *)n);
+        atomic_fetch_sub_explicit(&L->count, 1, memory_order_relaxed);
+        free(n);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+static int local_set_hostname(dir *d, const dir_guid *g, uint32_t worker, uint64_t id, uint64_t gen,
+                              const char *host, size_t len)
+{
+    dir_local *L = (dir_local *)d;
+    if (!host_valid(host, len))
+        return -EINVAL;
+    uint64_t h = hash_guid(L->seed, g);
+    shard *s = shard_of(L->gs, L, h);
+    pthread_mutex_lock(&s->mu);
+    gnode *n = gfind(&s->t, h, g);
+    int ret = !n ? -ENOENT : !same_tunnel(&n->e, worker, id, gen) ? -ESTALE : 0;
+    if (ret == 0)
+        ret = host_change(L, &n->e, host, len);
+    pthread_mutex_unlock(&s->mu);
+    return ret;
+}
+
+static int local_lookup_guid(dir *d, const dir_guid *g, dir_entry *out)
+{
+    dir_local *L = (dir_local *)d;
+    uint64_t h = hash_guid(L->seed, g);
+    shard *s = shard_of(L->gs, L, h);
+    pthread_mutex_lock(&s->mu);
+    gnode *n = gfind(&s->t, h, g);
+    if (n)
+        *out = n->e;
+    pthread_mutex_unlock(&s->mu);
+    return n ? 0 : -ENOENT;
+}
+
+static int local_lookup_host(dir *d, const char *host, size_t len, dir_entry *out)
+{
+    dir_local *L = (dir_local *)d;
+    if (len == 0 || !host_valid(host, len))
+        return -ENOENT;
+    uint64_t h = hash_host(L->seed, host, len);
+    shard *s = shard_of(L->hs, L, h);
+    dir_guid g;
+    pthread_mutex_lock(&s->mu);
+    hnode *n = hfind(&s->t, h, host, len);
+    if (n)
+        g = n->guid;
+    pthread_mutex_unlock(&s->mu);
+    if (!n || local_lookup_guid(d, &g, out) < 0)
+        return -ENOENT;
+    return host_eq(out->hostname, strlen(out->hostname), host, len) ? 0 : -ENOENT;
+}
+
+static size_t local_count(dir *d)
+{
+    return atomic_load_explicit(&((dir_local *)d)->count, memory_order_relaxed);
+}
+
+static int local_snapshot(dir *d, dir_entry **out, size_t *np)
+{
+    dir_local *L = (dir_local *)d;
+    size_t n = 0, cap = local_count(d) + 16;
+    dir_entry *v = malloc(cap * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    for (uint32_t i = 0; i <= L->mask; i++) {
+        shard *s = &L->gs[i];
+        pthread_mutex_lock(&s->mu);
+        if (n + s->t.n > cap) {
+            size_t ncap = (n + s->t.n) * 2;
+            dir_entry *nv = realloc(v, ncap * sizeof *nv);
+            if (!nv) {
+                pthread_mutex_unlock(&s->mu);
+                free(v);
+                return -ENOMEM;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        for (size_t b = 0; b < s->t.cap; b++)
+            for (gnode *g = s->t.buckets[b]; g; g = g->next)
+                v[n++] = g->e;
+        pthread_mutex_unlock(&s->mu);
+    }
+    *out = v;
+    *np = n;
+    return 0;
+}
+
+static void shards_free(shard *set, uint32_t count)
+{
+    if (!set)
+        return;
+    for (uint32_t i = 0; i < count; i++) {
+        table *t = &set[i].t;
+        for (size_t b = 0; t->buckets && b < t->cap; b++) {
+            link *n = t->buckets[b];
+            while (n) {
+                link *next = n->next;
+                free(n);
+                n = next;
+            }
+        }
+        free(t->buckets);
+        pthread_mutex_destroy(&set[i].mu);
+    }
+    free(set);
+}
+
+static void local_destroy(dir *d)
+{
+    dir_local *L = (dir_local *)d;
+    shards_free(L->gs, L->mask + 1);
+    shards_free(L->hs, L->mask + 1);
+    free(L);
+}
+
+static const dir_ops local_ops = {
+    .reg = local_reg,
+    .unreg = local_unreg,
+    .set_hostname = local_set_hostname,
+    .lookup_guid = local_lookup_guid,
+    .lookup_host = local_lookup_host,
+    .count = local_count,
+    .snapshot = local_snapshot,
+    .destroy = local_destroy,
+};
+
+static shard *shards_new(uint32_t count)
+{
+    shard *set = aligned_alloc(64, count * sizeof *set);
+    if (!set)
+        return NULL;
+    memset(set, 0, count * sizeof *set);
+    for (uint32_t i = 0; i < count; i++) {
+        pthread_mutex_init(&set[i].mu, NULL);
+        set[i].t.cap = 16;
+        set[i].t.buckets = calloc(set[i].t.cap, sizeof(void *));
+        if (!set[i].t.buckets) {
+            shards_free(set, count);
+            return NULL;
+        }
+    }
+    return set;
+}
+
+dir *dir_local_new(unsigned shards)
+{
+    uint32_t count = 1;
+    if (shards == 0)
+        shards = 64;
+    while (count < shards && count < (1u << 16))
+        count <<= 1;
+    dir_local *L = calloc(1, sizeof *L);
+    if (!L)
+        return NULL;
+    L->base.ops = &local_ops;
+    L->mask = count - 1;
+    if (getrandom(&L->seed, sizeof L->seed, 0) != sizeof L->seed)
+        L->seed = (uint64_t)(uintptr_t)L ^ 0x9e3779b97f4a7c15ULL; /* hashing only; not a secret */
+    atomic_init(&L->count, 0);
+    L->gs = shards_new(count);
+    L->hs = shards_new(count);
+    if (!L->gs || !L->hs) {
+        shards_free(L->gs, count);
+        shards_free(L->hs, count);
+        free(L);
+        return NULL;
+    }
+    return &L->base;
+}
