@@ -216,7 +216,10 @@ __attribute__((format(printf, 2, 3))) static void perr(parser *P, const char *fm
     else
         vsnprintf(body, sizeof body, fmt, ap);
     va_end(ap);
-    if (asprintf(&m, "%s:%u: %s", P->name, P->line, body) < 0)
+    /* Line 0: the file as a whole (cannot open, cannot read). */
+    int rc = P->line ? asprintf(&m, "%s:%u: %s", P->name, P->line, body)
+                     : asprintf(&m, "%s: %s", P->name, body);
+    if (rc < 0)
         return;
     char **nv = realloc(P->errs->msg, (P->errs->n + 1) * sizeof *nv);
     if (!nv) {
@@ -381,7 +384,10 @@ static void parse_entry(parser *P, char **f, int nf)
     const char *what =
         is_dev ? "device <GUID> <username> <hash>" : "group <name> <username> <hash>";
     if (nf != 4) {
-        perr(P, "expected 4 fields (%s), found %d", what, nf > MAX_FIELDS ? nf - 1 : nf);
+        if (nf < 4)
+            perr(P, "expected 4 fields (%s), found %d", what, nf);
+        else
+            perr(P, "expected 4 fields (%s), found more", what);
         if (nf < 4)
             return;
     }
