@@ -46,44 +46,60 @@ static creds_db *db_for(const creds_params *p, bool cache)
     return db;
 }
 
+/* A timed run: each thread calls op (one batch, returns how many operations it did) until its time
+ * is up; the rate is the sum over threads. */
+typedef long (*op_fn)(void *ctx, unsigned *seed);
+
 struct run {
-    creds_db *db;
+    op_fn op;
+    void *ctx;
     double seconds;
+    unsigned seed;
     long n;
 };
 
-static void *check_loop(void *arg)
+static void *run_loop(void *arg)
 {
     struct run *r = arg;
-    dir_guid g;
-    dir_guid_parse(GUID, strlen(GUID), &g);
     double t0 = now();
     long n = 0;
-    do {
-        for (int i = 0; i < 4; i++, n++)
-            if (creds_check(r->db, g.b, "admin", 5, PW, strlen(PW), NULL) != CREDS_OK)
-                exit(1);
-    } while (now() - t0 < r->seconds);
+    do
+        n += r->op(r->ctx, &r->seed);
+    while (now() - t0 < r->seconds);
     r->seconds = now() - t0;
     r->n = n;
     return NULL;
 }
 
-/* Checks/s over `threads` threads, each running for `seconds`. */
-static double checks_per_s(creds_db *db, int threads, double seconds)
+static double rate(op_fn op, void *ctx, int threads, double seconds)
 {
     pthread_t t[8];
     struct run r[8];
     double total = 0;
     for (int i = 0; i < threads; i++) {
-        r[i] = (struct run){db, seconds, 0};
-        pthread_create(&t[i], NULL, check_loop, &r[i]);
+        r[i] = (struct run){op, ctx, seconds, 77u + (unsigned)i, 0};
+        pthread_create(&t[i], NULL, run_loop, &r[i]);
     }
     for (int i = 0; i < threads; i++) {
         pthread_join(t[i], NULL);
         total += (double)r[i].n / r[i].seconds;
     }
     return total;
+}
+
+static long check_batch(void *ctx, unsigned *seed)
+{
+    dir_guid g;
+    dir_guid_parse(GUID, strlen(GUID), &g);
+    for (int i = 0; i < 4; i++)
+        if (creds_check(ctx, g.b, "admin", 5, PW, strlen(PW), NULL) != CREDS_OK)
+            exit(1);
+    return 4;
+}
+
+static double checks_per_s(creds_db *db, int threads, double seconds)
+{
+    return rate(check_batch, db, threads, seconds);
 }
 
 static void bench_creds(double secs)
@@ -143,46 +159,20 @@ static dir_guid guid_n(uint32_t n)
     return g;
 }
 
-struct lrun {
-    dir *d;
-    double seconds;
-    unsigned seed;
-    long n;
-    double elapsed;
-};
-
-static void *lookup_loop(void *arg)
+static long lookup_batch(void *ctx, unsigned *seed)
 {
-    struct lrun *r = arg;
     dir_entry e;
-    double t0 = now();
-    long n = 0;
-    do {
-        for (int i = 0; i < 1024; i++, n++) {
-            dir_guid g = guid_n((uint32_t)rand_r(&r->seed) % NDIR);
-            if (dir_lookup_guid(r->d, &g, &e) != 0)
-                exit(1);
-        }
-    } while (now() - t0 < r->seconds);
-    r->elapsed = now() - t0;
-    r->n = n;
-    return NULL;
+    for (int i = 0; i < 1024; i++) {
+        dir_guid g = guid_n((uint32_t)rand_r(seed) % NDIR);
+        if (dir_lookup_guid(ctx, &g, &e) != 0)
+            exit(1);
+    }
+    return 1024;
 }
 
 static double lookups_per_s(dir *d, int threads, double secs)
 {
-    pthread_t t[8];
-    struct lrun r[8];
-    double total = 0;
-    for (int i = 0; i < threads; i++) {
-        r[i] = (struct lrun){d, secs, 77u + (unsigned)i, 0, 0};
-        pthread_create(&t[i], NULL, lookup_loop, &r[i]);
-    }
-    for (int i = 0; i < threads; i++) {
-        pthread_join(t[i], NULL);
-        total += (double)r[i].n / r[i].elapsed;
-    }
-    return total;
+    return rate(lookup_batch, d, threads, secs);
 }
 
 static dir *filled(unsigned shards, double *reg_per_s)
