@@ -574,9 +574,10 @@ static int rx_append(apf_session *s, const uint8_t *p, size_t k)
     return APF_OK;
 }
 
+/* HTTP methods whose first letter is no APF type ('P' is GLOBAL_REQUEST). */
 static bool looks_like_http(uint8_t c)
 {
-    return c == 'G' || c == 'H' || c == 'P' || c == 'O' || c == 'C';
+    return c == 'G' || c == 'H' || c == 'O' || c == 'C' || c == 'D';
 }
 
 int apf_session_recv(apf_session *s, const uint8_t *p, size_t n, uint64_t now_ms)
