@@ -1,0 +1,230 @@
+/*
+ * Connections that do not come from a listener: outbound connects, adopted fds, and connections
+ * handed over from another worker.
+ *
+ * Outbound without a source address: IORING_OP_SOCKET straight into the file table, then
+ * IORING_OP_CONNECT; no process fd is ever used. With a source address: Linux 6.1 cannot bind a
+ * direct descriptor through io_uring (IORING_OP_BIND is 6.11), so a transient socket() is bound,
+ * installed with IORING_OP_FILES_UPDATE + IORING_FILE_INDEX_ALLOC, and closed as soon as the
+ * table holds it: each pending connect costs one fd for one round trip through the ring.
+ *
+ * Hand-off: IORING_OP_MSG_RING / IORING_MSG_SEND_FD installs our slot's file in the target ring's
+ * table and posts a CQE there carrying a pointer to the request (liburing 2.3 has no
+ * io_uring_prep_msg_ring_fd; the raw fields are set below).
+ */
+#include "ring_int.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+static struct ring_creq *creq_new(ring_worker *w, const ring_conn_cbs *cb, void *user)
+{
+    struct ring_creq *q = calloc(1, sizeof(*q));
+    if (q) {
+        q->cb = cb;
+        q->user = user;
+        q->fd = -1;
+        w->npending++;
+    }
+    return q;
+}
+
+static void creq_fail(ring_worker *w, struct ring_creq *q, int err)
+{
+    w->npending--;
+    STAT_ADD(w, errors, 1);
+    if (q->cb->on_connect_fail)
+        q->cb->on_connect_fail(w, q->user, err);
+    free(q);
+}
+
+/* Install q->fd into the table; the CQE brings the slot back in q->fdslot. */
+static void files_submit(ring_worker *w, struct ring_creq *q)
+{
+    q->fdslot = q->fd;
+    struct io_uring_sqe *sqe = ring_sqe(w);
+    io_uring_prep_files_update(sqe, &q->fdslot, 1, (int)IORING_FILE_INDEX_ALLOC);
+    io_uring_sqe_set_data64(sqe, ud_ptr(OP_FILES, q));
+}
+
+int ring_connect(ring_worker *w, const struct sockaddr *dst, socklen_t dlen,
+                 const struct sockaddr *src, socklen_t slen, const ring_conn_cbs *cb, void *user)
+{
+    if (w->stopping)
+        return -ESHUTDOWN;
+    if (dlen > sizeof(struct sockaddr_storage) || (src && src->sa_family != dst->sa_family))
+        return -EINVAL;
+    int fd = -1;
+    if (src) {
+        int one = 1;
+        fd = socket(dst->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -errno;
+        /* pick the port at connect time, by the full 4-tuple: more than 28k connections per
+         * source address when destinations differ */
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        if (bind(fd, src, slen) < 0) {
+            int e = -errno;
+            close(fd);
+            return e;
+        }
+    }
+    struct ring_creq *q = creq_new(w, cb, user);
+    if (!q) {
+        if (fd >= 0)
+            close(fd);
+        return -ENOMEM;
+    }
+    q->connect = true;
+    q->dlen = dlen;
+    memcpy(&q->dst, dst, dlen);
+    if (fd >= 0) {
+        q->fd = fd;
+        files_submit(w, q);
+    } else {
+        struct io_uring_sqe *sqe = ring_sqe(w);
+        io_uring_prep_socket_direct_alloc(sqe, dst->sa_family, SOCK_STREAM, 0, 0);
+        io_uring_sqe_set_data64(sqe, ud_ptr(OP_SOCKET, q));
+    }
+    return 0;
+}
+
+int ring_adopt_fd(ring_worker *w, int fd, const ring_conn_cbs *cb, void *user)
+{
+    if (w->stopping)
+        return -ESHUTDOWN;
+    struct ring_creq *q = creq_new(w, cb, user);
+    if (!q)
+        return -ENOMEM;
+    q->fd = fd;
+    files_submit(w, q);
+    return 0;
+}
+
+static void connect_submit(ring_worker *w, struct ring_creq *q, uint32_t slot)
+{
+    ring_conn *c = conn_open_slot(w, slot, q->cb, q->user, CS_OPENING);
+    q->slot = slot;
+    struct io_uring_sqe *sqe = ring_sqe(w);
+    io_uring_prep_connect(sqe, (int)slot, (struct sockaddr *)&q->dst, q->dlen);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, ud_ptr(OP_CONNECT, q));
+    c->inflight++;
+}
+
+static void connect_done(ring_worker *w, struct ring_creq *q, int res)
+{
+    ring_conn *c = &w->conns[q->slot];
+    c->inflight--;
+    w->npending--;
+    if (res == 0 && c->state == CS_OPENING) {
+        STAT_ADD(w, connects, 1);
+        free(q);
+        conn_start(c);
+        return;
+    }
+    if (c->state == CS_OPENING)
+        conn_abort(c, res); /* not opened: closes the slot without on_close */
+    else
+        conn_progress(c);
+    w->npending++; /* creq_fail counts it down */
+    creq_fail(w, q, res < 0 ? res : -ECANCELED);
+}
+
+void creq_handle_cqe(ring_worker *w, struct io_uring_cqe *cqe)
+{
+    struct ring_creq *q = UD_PTR(cqe->user_data);
+    int res = cqe->res;
+    switch (UD_OP(cqe->user_data)) {
+    case OP_SOCKET:
+        if (res < 0)
+            creq_fail(w, q, res);
+        else
+            connect_submit(w, q, (uint32_t)res);
+        break;
+    case OP_FILES:
+        close(q->fd); /* the table holds its own reference now (or the install failed) */
+        if (res < 1) {
+            creq_fail(w, q, res < 0 ? res : -ENFILE);
+        } else if (q->connect) {
+            connect_submit(w, q, (uint32_t)q->fdslot);
+        } else {
+            ring_conn *c = conn_open_slot(w, (uint32_t)q->fdslot, q->cb, q->user, CS_OPENING);
+            w->npending--;
+            STAT_ADD(w, adopts, 1);
+            free(q);
+            conn_start(c);
+        }
+        break;
+    case OP_CONNECT:
+        connect_done(w, q, res);
+        break;
+    case OP_HANDIN:
+        if (res >= 0) {
+            ring_conn *c = conn_open_slot(w, (uint32_t)res, q->cb, q->user, CS_OPENING);
+            STAT_ADD(w, adopts, 1);
+            free(q);
+            conn_start(c);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+int ring_conn_handoff(ring_conn *c, ring_worker *to, const ring_conn_cbs *cb, void *user)
+{
+    if (c->state != CS_OPEN || to == c->w)
+        return -EINVAL;
+    if (c->queued || (c->flags & CF_SEND))
+        return -EBUSY;
+    if (atomic_load(&to->stop_posted))
+        return -ESHUTDOWN;
+    struct ring_creq *q = calloc(1, sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    q->cb = cb;
+    q->user = user;
+    q->to = to;
+    c->hreq = q;
+    c->state = CS_HANDOFF;
+    conn_cancel_recv(c);
+    conn_progress(c); /* submits at once if nothing is in flight */
+    return 0;
+}
+
+void handoff_submit(ring_conn *c)
+{
+    struct ring_creq *q = c->hreq;
+    struct io_uring_sqe *sqe = ring_sqe(c->w);
+    /* what io_uring_prep_msg_ring_fd (liburing 2.4) does: the target CQE gets off as user_data
+     * and the slot it allocated as res */
+    io_uring_prep_rw(IORING_OP_MSG_RING, sqe, q->to->ring.ring_fd,
+                     (void *)(uintptr_t)IORING_MSG_SEND_FD, 0, ud_ptr(OP_HANDIN, q));
+    sqe->addr3 = c->slot;
+    sqe->file_index = IORING_FILE_INDEX_ALLOC;
+    io_uring_sqe_set_data64(sqe, ud_conn(OP_HANDOFF, c->slot, c->gen));
+    c->flags |= CF_HANDOFF_SENT;
+    c->inflight++;
+}
+
+void handoff_handle_cqe(ring_conn *c, int res)
+{
+    if (res < 0) {
+        free(c->hreq);
+        c->hreq = NULL;
+        conn_abort(c, res);
+        return;
+    }
+    c->hreq = NULL;         /* the target owns and frees it */
+    c->flags &= ~CF_OPENED; /* the connection lives on over there: no on_close here */
+    c->state = CS_CLOSING;
+    conn_progress(c);
+}

@@ -1,0 +1,215 @@
+/*
+ * Send queue: per connection a list of pooled chunks, one send in flight at a time (which keeps
+ * bytes in order without links), a cap on queued bytes, and on_writable at the low-water mark.
+ *
+ * Chunks come from a per-worker free list and go back to it as soon as the kernel has taken their
+ * bytes, so an idle connection holds no send memory either. Plain sends, not registered buffers:
+ * fixed-buffer sends need SEND_ZC on 6.x, whose notification CQEs hold the chunk twice as long.
+ */
+#include "ring_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_CAP(w) ((w)->tx_size - (uint32_t)sizeof(tx_chunk))
+
+static tx_chunk *chunk_get(ring_worker *w)
+{
+    tx_chunk *t = w->tx_free;
+    if (t) {
+        w->tx_free = t->next;
+        w->tx_nfree--;
+    } else if (!(t = malloc(w->tx_size))) {
+        return NULL;
+    }
+    t->next = NULL;
+    t->off = t->len = 0;
+    return t;
+}
+
+static void chunk_put(ring_worker *w, tx_chunk *t)
+{
+    if (w->tx_nfree >= w->tx_cache) {
+        free(t);
+        return;
+    }
+    t->next = w->tx_free;
+    w->tx_free = t;
+    w->tx_nfree++;
+}
+
+void tx_pool_free(ring_worker *w)
+{
+    while (w->tx_free) {
+        tx_chunk *t = w->tx_free;
+        w->tx_free = t->next;
+        free(t);
+    }
+    w->tx_nfree = 0;
+}
+
+/* A tail chunk with room, appending a fresh one if needed. */
+static tx_chunk *tail_with_room(ring_conn *c)
+{
+    tx_chunk *t = c->txt;
+    if (t && t->len < CHUNK_CAP(c->w))
+        return t;
+    if (!(t = chunk_get(c->w)))
+        return NULL;
+    if (c->txt)
+        c->txt->next = t;
+    else
+        c->txh = t;
+    c->txt = t;
+    return t;
+}
+
+static size_t room(const ring_conn *c)
+{
+    return c->queued < c->cap ? c->cap - c->queued : 0;
+}
+
+static void cap_hit(ring_conn *c)
+{
+    c->flags |= CF_WANT_WRITE;
+    STAT_ADD(c->w, send_cap_hits, 1);
+}
+
+ssize_t ring_conn_send(ring_conn *c, const void *data, size_t len)
+{
+    if (c->state != CS_OPEN)
+        return -EPIPE;
+    size_t n = len < room(c) ? len : room(c), done = 0;
+    if (n < len)
+        cap_hit(c);
+    while (done < n) {
+        tx_chunk *t = tail_with_room(c);
+        if (!t)
+            break;
+        size_t k = CHUNK_CAP(c->w) - t->len;
+        if (k > n - done)
+            k = n - done;
+        memcpy(t->data + t->len, (const uint8_t *)data + done, k);
+        t->len += (uint32_t)k;
+        done += k;
+    }
+    c->queued += (uint32_t)done;
+    if (done)
+        conn_todo(c);
+    return done || !n ? (ssize_t)done : -ENOMEM;
+}
+
+ssize_t ring_conn_reserve(ring_conn *c, void **p)
+{
+    if (c->state != CS_OPEN)
+        return -EPIPE;
+    size_t r = room(c);
+    if (!r) {
+        cap_hit(c);
+        return -EAGAIN;
+    }
+    tx_chunk *t = tail_with_room(c);
+    if (!t)
+        return -ENOMEM;
+    size_t k = CHUNK_CAP(c->w) - t->len;
+    *p = t->data + t->len;
+    return (ssize_t)(k < r ? k : r);
+}
+
+int ring_conn_commit(ring_conn *c, size_t n)
+{
+    tx_chunk *t = c->txt;
+    if (c->state != CS_OPEN || !t || n > CHUNK_CAP(c->w) - t->len)
+        return -EINVAL;
+    t->len += (uint32_t)n;
+    c->queued += (uint32_t)n;
+    if (n)
+        conn_todo(c);
+    return 0;
+}
+
+size_t ring_conn_queued(const ring_conn *c)
+{
+    return c->queued;
+}
+
+void ring_conn_set_send_cap(ring_conn *c, unsigned cap, unsigned lowat)
+{
+    c->cap = cap;
+    c->lowat = lowat < cap ? lowat : cap;
+}
+
+/* Free fully sent chunks at the head (never the one the kernel is reading). */
+static void pop_sent(ring_conn *c)
+{
+    while (c->txh && c->txh->off == c->txh->len && !(c->flags & CF_SEND)) {
+        tx_chunk *t = c->txh;
+        c->txh = t->next;
+        if (!c->txh)
+            c->txt = NULL;
+        chunk_put(c->w, t);
+    }
+}
+
+void tx_submit(ring_conn *c)
+{
+    pop_sent(c);
+    tx_chunk *h = c->txh;
+    if (!h || (c->flags & CF_SEND))
+        return;
+    struct io_uring_sqe *sqe = ring_sqe(c->w);
+    io_uring_prep_send(sqe, (int)c->slot, h->data + h->off, h->len - h->off, MSG_NOSIGNAL);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, ud_conn(OP_SEND, c->slot, c->gen));
+    c->flags |= CF_SEND;
+    c->inflight++;
+}
+
+void tx_handle_cqe(ring_conn *c, int res)
+{
+    ring_worker *w = c->w;
+    c->flags &= ~CF_SEND;
+    c->inflight--;
+    if (res > 0 && c->txh) {
+        c->txh->off += (uint32_t)res;
+        c->queued -= (uint32_t)res;
+        STAT_ADD(w, sends, 1);
+        STAT_ADD(w, bytes_out, (uint64_t)res);
+    }
+    pop_sent(c);
+    if (c->state >= CS_CLOSING) {
+        tx_drop(c);
+        conn_progress(c);
+        return;
+    }
+    if (res < 0) {
+        conn_abort(c, res);
+        return;
+    }
+    tx_submit(c); /* keep the pipe full: short sends resume here too */
+    if ((c->flags & CF_WANT_WRITE) && c->queued <= c->lowat && c->state == CS_OPEN) {
+        c->flags &= ~CF_WANT_WRITE;
+        if (c->cb->on_writable)
+            c->cb->on_writable(c);
+    }
+    if (c->state == CS_DRAINING || c->state == CS_HANDOFF)
+        conn_progress(c);
+}
+
+/* Drop what is queued, keeping only a chunk the kernel is still reading. */
+void tx_drop(ring_conn *c)
+{
+    tx_chunk *keep = (c->flags & CF_SEND) ? c->txh : NULL;
+    tx_chunk *t = keep ? keep->next : c->txh;
+    while (t) {
+        tx_chunk *n = t->next;
+        chunk_put(c->w, t);
+        t = n;
+    }
+    if (keep)
+        keep->next = NULL;
+    c->txh = c->txt = keep;
+    c->queued = keep ? keep->len - keep->off : 0;
+    c->flags &= ~CF_WANT_WRITE;
+}
