@@ -577,6 +577,8 @@ const char *creds_status_str(creds_status s)
         return "wrong password";
     case CREDS_ERROR:
         return "internal error";
+    case CREDS_NEED_ARGON2:
+        return "needs argon2";
     }
     return "?";
 }
@@ -609,7 +611,7 @@ static pthread_mutex_t *stripe_of(creds_db *db, const centry *e)
 }
 
 static creds_status verify(creds_db *db, centry *e, uint32_t tag, const void *pw, size_t pwlen,
-                           creds_result *res)
+                           bool may_argon2, creds_result *res)
 {
     if (pwlen > UINT32_MAX)
         return CREDS_BAD_PASSWORD;
@@ -630,6 +632,8 @@ static creds_status verify(creds_db *db, centry *e, uint32_t tag, const void *pw
         atomic_fetch_add_explicit(&db->cache_hits, 1, memory_order_relaxed);
         res->cached = true;
         st = ct_memeq(d, have, DIGEST_LEN) ? CREDS_OK : CREDS_BAD_PASSWORD;
+    } else if (!may_argon2) {
+        st = CREDS_NEED_ARGON2;
     } else {
         atomic_fetch_add_explicit(&db->argon2_runs, 1, memory_order_relaxed);
         int rc = argon2_verify(e->phc, pw, pwlen, Argon2_id);
@@ -650,8 +654,8 @@ static creds_status verify(creds_db *db, centry *e, uint32_t tag, const void *pw
     return st;
 }
 
-creds_status creds_check(creds_db *db, const uint8_t guid[16], const char *user, size_t ulen,
-                         const void *pw, size_t pwlen, creds_result *res)
+static creds_status check(creds_db *db, const uint8_t guid[16], const char *user, size_t ulen,
+                          const void *pw, size_t pwlen, bool may_argon2, creds_result *res)
 {
     creds_result local;
     if (!res)
@@ -663,7 +667,7 @@ creds_status creds_check(creds_db *db, const uint8_t guid[16], const char *user,
         if (!ct_bufeq(e->user, e->ulen, CREDS_USER_MAX, user, ulen))
             res->status = CREDS_BAD_USERNAME;
         else
-            res->status = verify(db, e, (uint32_t)(e - db->dev.v), pw, pwlen, res);
+            res->status = verify(db, e, (uint32_t)(e - db->dev.v), pw, pwlen, may_argon2, res);
     } else if (db->opts.allow_groups) {
         /* Every group is compared, so the time tells nothing about which one matched. */
         centry *m = NULL;
@@ -676,9 +680,11 @@ creds_status creds_check(creds_db *db, const uint8_t guid[16], const char *user,
             res->match = CREDS_MATCH_GROUP;
             res->group = m->name;
             uint32_t tag = 0x80000000u | (uint32_t)(m - db->grp.v);
-            res->status = verify(db, m, tag, pw, pwlen, res);
+            res->status = verify(db, m, tag, pw, pwlen, may_argon2, res);
         }
     }
+    if (res->status == CREDS_NEED_ARGON2)
+        return res->status; /* not an outcome yet: creds_check will count it */
     atomic_uint_fast64_t *c = res->status == CREDS_OK               ? &db->ok
                               : res->status == CREDS_UNKNOWN_DEVICE ? &db->unknown_device
                               : res->status == CREDS_BAD_USERNAME   ? &db->bad_username
@@ -686,6 +692,18 @@ creds_status creds_check(creds_db *db, const uint8_t guid[16], const char *user,
                                                                     : &db->errors;
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
     return res->status;
+}
+
+creds_status creds_check(creds_db *db, const uint8_t guid[16], const char *user, size_t ulen,
+                         const void *pw, size_t pwlen, creds_result *res)
+{
+    return check(db, guid, user, ulen, pw, pwlen, true, res);
+}
+
+creds_status creds_precheck(creds_db *db, const uint8_t guid[16], const char *user, size_t ulen,
+                            const void *pw, size_t pwlen, creds_result *res)
+{
+    return check(db, guid, user, ulen, pw, pwlen, false, res);
 }
 
 void creds_db_stats(creds_db *db, creds_stats *o)

@@ -92,6 +92,7 @@ typedef enum creds_status {
     CREDS_BAD_USERNAME,   /* the device entry names another user */
     CREDS_BAD_PASSWORD,
     CREDS_ERROR, /* argon2 could not run (out of memory): refuse, and log it as ours, not theirs */
+    CREDS_NEED_ARGON2, /* only from creds_precheck: the answer needs argon2 (run creds_check) */
 } creds_status;
 
 typedef enum creds_match {
@@ -115,6 +116,13 @@ typedef struct creds_result {
  * nor anything derived from it outlives the call except the cache digest. res may be NULL. */
 creds_status creds_check(creds_db *db, const uint8_t guid[16], const char *user, size_t ulen,
                          const void *pw, size_t pwlen, creds_result *res);
+
+/* The part of creds_check that needs no argon2, cheap enough for an io_uring worker: decides
+ * unknown devices, wrong usernames and every check the cache can decide (a few microseconds), and
+ * returns CREDS_NEED_ARGON2 for the rest, which the caller then hands to its checker pool as
+ * creds_check. A reconnect storm of known devices then never leaves the workers. */
+creds_status creds_precheck(creds_db *db, const uint8_t guid[16], const char *user, size_t ulen,
+                            const void *pw, size_t pwlen, creds_result *res);
 
 const char *creds_status_str(creds_status s);
 

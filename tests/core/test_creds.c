@@ -265,6 +265,24 @@ Test(creds, cache_hit_skips_argon2)
     creds_db_unref(db);
 }
 
+Test(creds, precheck_decides_without_argon2)
+{
+    creds_db *db = one_device("Passw0rd!");
+    dir_guid a = guid(GUID_A), b = guid(GUID_B);
+    creds_result r;
+    cr_assert_eq(creds_precheck(db, b.b, "admin", 5, "Passw0rd!", 9, &r), CREDS_UNKNOWN_DEVICE);
+    cr_assert_eq(creds_precheck(db, a.b, "root", 4, "Passw0rd!", 9, &r), CREDS_BAD_USERNAME);
+    cr_assert_eq(creds_precheck(db, a.b, "admin", 5, "Passw0rd!", 9, &r), CREDS_NEED_ARGON2);
+    cr_assert_eq(stats(db).argon2_runs, 0);
+    cr_assert_eq(stats(db).ok + stats(db).bad_password, 0, "NEED_ARGON2 is not an outcome");
+    cr_assert_eq(creds_check(db, a.b, "admin", 5, "Passw0rd!", 9, &r), CREDS_OK);
+    cr_assert_eq(creds_precheck(db, a.b, "admin", 5, "Passw0rd!", 9, &r), CREDS_OK);
+    cr_assert(r.cached);
+    cr_assert_eq(creds_precheck(db, a.b, "admin", 5, "wrong", 5, &r), CREDS_BAD_PASSWORD);
+    cr_assert_eq(stats(db).argon2_runs, 1);
+    creds_db_unref(db);
+}
+
 Test(creds, no_cache_option_runs_argon2_each_time)
 {
     char text[512];
