@@ -206,14 +206,16 @@ Test(ring_misc, adopt_fd_then_stop, .timeout = 15)
     memcpy(&la.addr, &la4, sizeof(la4));
     cr_assert_eq(ring_call(ring_worker_at(r, 0), listen_on_worker, &la), 0);
 
-    ring_stop(r); /* default on_stop: graceful close of every connection */
+    /* default on_stop: graceful close of every connection, then the thread exits */
+    ring_worker_stop(ring_worker_at(r, 0));
     cr_assert_eq(read(cfd, buf, 1), 0, "client must see FIN after stop");
+    close(cfd); /* our FIN ends the server's lingering close */
+    ring_join(r);
     cr_assert_eq(atomic_load(&H.closed), 1);
     int probe = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in pa = addr4("127.0.0.1", la.port);
     cr_assert_lt(connect(probe, (struct sockaddr *)&pa, sizeof(pa)), 0, "listener still open");
     close(probe);
-    close(cfd);
     close(lfd);
     ring_destroy(r);
 }
