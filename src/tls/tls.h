@@ -197,6 +197,8 @@ int tls_conn_feed(struct tls_conn *c, const uint8_t *cipher, size_t n);
  * Returns 0 once done, TLS_E_AGAIN while waiting for the peer, or an error. */
 int tls_conn_handshake(struct tls_conn *c);
 bool tls_conn_handshake_done(const struct tls_conn *c);
+/* Ciphertext bytes held in the pending buffer (0 on an idle session in plaintext-callback mode). */
+size_t tls_conn_pending(const struct tls_conn *c);
 /* Pull plaintext (when io.plaintext is not set): bytes > 0, TLS_E_AGAIN, TLS_E_CLOSED, error. */
 long tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t cap);
 /* Plaintext out: returns n (all of it encrypted and handed to output) or an error. On

@@ -295,6 +295,11 @@ bool tls_conn_handshake_done(const struct tls_conn *c)
     return c->state == ST_OPEN || c->state == ST_CLOSED;
 }
 
+size_t tls_conn_pending(const struct tls_conn *c)
+{
+    return c->pend_len;
+}
+
 long tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t cap)
 {
     if (!buf || cap == 0)

@@ -124,6 +124,7 @@ static void byte_by_byte(uint16_t max, bool cb)
     pair_init(&pr, s, c, cb);
     cr_assert_eq(pair_handshake(&pr, 1), 0, "%s / %s", tls_conn_error(pr.s.c),
                  tls_conn_error(pr.c.c));
+    cr_expect_eq(tls_conn_pending(pr.s.c), 0);
     const char *msg = "hello over TLS, one byte at a time";
     size_t n = strlen(msg);
     cr_assert_eq(tls_conn_write(pr.c.c, (const uint8_t *)msg, n), (long)n);
@@ -166,7 +167,10 @@ Test(tls_session, large_transfer)
         size_t k = big - off < 100000 ? big - off : 100000;
         cr_assert_eq(tls_conn_write(pr.c.c, data + off, k), (long)k);
         cr_assert_eq(pair_flush(&pr.c, &pr.s, 7001), 0); /* chunks cut records anywhere */
+        /* only a partial record is ever kept: a record is at most 16 KiB + header + tag */
+        cr_assert_lt(tls_conn_pending(pr.s.c), 16384 + 5 + 256);
     }
+    cr_expect_eq(tls_conn_pending(pr.s.c), 0, "drained: the pending buffer is gone");
     cr_assert_eq(pr.s.plain.len, big);
     cr_expect_eq(memcmp(pr.s.plain.p, data, big), 0);
     pair_free(&pr);
