@@ -23,13 +23,13 @@ typedef struct h {
     apf_session *s;
     apf_config cfg;
     enum h_auth auth;
-    uint32_t open_reply;  /* on_open_request return value */
-    bool auto_consume;    /* call apf_channel_consumed inside on_channel_data */
-    uint8_t *out;         /* everything the engine sent */
+    uint32_t open_reply; /* on_open_request return value */
+    bool auto_consume;   /* call apf_channel_consumed inside on_channel_data */
+    uint8_t *out;        /* everything the engine sent */
     size_t out_len, out_seen;
-    char *log;            /* one line per event */
+    char *log; /* one line per event */
     size_t log_len;
-    uint8_t *data;        /* all inbound channel payload */
+    uint8_t *data; /* all inbound channel payload */
     size_t data_len;
     int last_err;
     char auth_user[64], auth_pw[64];

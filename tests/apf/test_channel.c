@@ -161,7 +161,7 @@ Test(channel, receive_and_adjust_after_half_window)
     cr_assert_eq(apf_channel_consumed(t.s, id, 6383), APF_OK);
     cr_assert_str_eq(h_out_hex(&t), "");
     cr_assert_eq(apf_channel_consumed(t.s, id, 1), APF_OK);
-    cr_assert_str_eq(h_out_hex(&t), "5d0000000700004000"); /* +16384 */
+    cr_assert_str_eq(h_out_hex(&t), "5d0000000700004000");           /* +16384 */
     cr_assert_eq(apf_channel_consumed(t.s, id, 1), APF_ERR_INVALID); /* nothing undrained */
 }
 
@@ -173,7 +173,8 @@ Test(channel, backpressure_then_window_exceeded)
     cr_assert_eq(h_dev_data(&t, id, buf, 32768), APF_OK);
     cr_assert_str_eq(h_out_hex(&t), "");
     cr_assert_eq(h_dev_data(&t, id, buf, 1), APF_ERR_WINDOW_EXCEEDED);
-    cr_assert_str_eq(h_out_hex(&t), "010000000200" "00");
+    cr_assert_str_eq(h_out_hex(&t), "010000000200"
+                                    "00");
 }
 
 Test(channel, window_adjust_overflow)
@@ -269,7 +270,8 @@ Test(channel, device_open_accepted)
 {
     t.open_reply = 0;
     h_feed_vec(&t, "V24"); /* device id 1, window 4096 */
-    cr_assert_str_eq(h_out_hex(&t), "5b00000001000000040000800" "0ffffffff");
+    cr_assert_str_eq(h_out_hex(&t), "5b00000001000000040000800"
+                                    "0ffffffff");
     cr_assert(h_logged(&t, "open 4"));
     cr_assert_eq(apf_channel_send_window(t.s, 4), 4096);
     cr_assert_eq(apf_channel_send(t.s, 4, (const uint8_t *)"hi", 2), 2);
@@ -288,8 +290,8 @@ Test(channel, data_split_at_every_byte)
     m.u.data.data.p = payload;
     m.u.data.data.len = sizeof(payload);
     n += (size_t)apf_pack(&m, b + n, sizeof(b) - n);
-    n += unhex("5d 00000004 00000100  5e 00000004 00000003 616263  d0 00000007  61 00000004",
-               b + n, sizeof(b) - n);
+    n += unhex("5d 00000004 00000100  5e 00000004 00000003 616263  d0 00000007  61 00000004", b + n,
+               sizeof(b) - n);
     for (size_t k = 0; k <= n; k += (k < 20 || k > n - 40) ? 1 : 13) {
         h u;
         h_init(&u, NULL);
@@ -299,7 +301,10 @@ Test(channel, data_split_at_every_byte)
         h_feed(&u, b + k, n - k);
         cr_assert_eq(u.data_len, 1503, "split %zu", k);
         cr_assert(memcmp(u.data, payload, 1500) == 0 && memcmp(u.data + 1500, "abc", 3) == 0);
-        cr_assert_str_eq(h_out_hex(&u), "d100000007" "6100000004", "split %zu", k);
+        cr_assert_str_eq(h_out_hex(&u),
+                         "d100000007"
+                         "6100000004",
+                         "split %zu", k);
         cr_assert(h_logged(&u, "closed 4"));
         cr_assert_eq(apf_session_status(u.s), APF_OK);
         h_free(&u);

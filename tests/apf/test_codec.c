@@ -8,10 +8,9 @@
 #include "harness.h"
 
 static const char *const all_vectors[] = {
-    "V1",  "V2",  "V3",  "V4",  "V5",  "V6",  "V7",  "V8",  "V9",  "V10a", "V10b",
-    "V11", "V12", "V13", "V14", "V15", "V16", "V17", "V18-request", "V18-reply",
-    "V19", "V20", "V21", "V22", "V23", "V24", "V25", "V26", "V27", "V28",  "V29",
-    "V30", "V31",
+    "V1",  "V2",  "V3",  "V4",  "V5",  "V6",  "V7",  "V8",          "V9",        "V10a", "V10b",
+    "V11", "V12", "V13", "V14", "V15", "V16", "V17", "V18-request", "V18-reply", "V19",  "V20",
+    "V21", "V22", "V23", "V24", "V25", "V26", "V27", "V28",         "V29",       "V30",  "V31",
 };
 
 /* Flags a receiver needs for the two context-dependent messages. */
@@ -305,19 +304,18 @@ Test(codec, unframeable_messages)
     size_t len;
     uint8_t unknown[1] = {96}; /* SSH CHANNEL_EOF is not APF */
     cr_assert_eq(apf_unpack(unknown, 1, NULL, 0, &m, &len), APF_ERR_UNKNOWN_TYPE);
-    uint8_t method[] = {0x32, 0, 0, 0, 1, 'u', 0, 0, 0, 1, 's', 0, 0, 0, 9,
-                        'p', 'u', 'b', 'l', 'i', 'c', 'k', 'e', 'y'};
+    uint8_t method[] = {0x32, 0, 0, 0,   1,   'u', 0,   0,   0,   1,   's', 0,
+                        0,    0, 9, 'p', 'u', 'b', 'l', 'i', 'c', 'k', 'e', 'y'};
     cr_assert_eq(apf_unpack(method, sizeof(method), NULL, 0, &m, &len), APF_ERR_UNKNOWN_METHOD);
-    uint8_t change[] = {0x32, 0, 0, 0, 1, 'u', 0, 0, 0, 1, 's', 0, 0, 0, 8,
-                        'p', 'a', 's', 's', 'w', 'o', 'r', 'd', 1};
+    uint8_t change[] = {0x32, 0, 0, 0,   1,   'u', 0,   0,   0,   1,   's', 0,
+                        0,    0, 8, 'p', 'a', 's', 's', 'w', 'o', 'r', 'd', 1};
     cr_assert_eq(apf_unpack(change, sizeof(change), NULL, 0, &m, &len), APF_ERR_MALFORMED);
     uint8_t req[] = {0x50, 0, 0, 0, 3, 'f', 'o', 'o', 1, 0xde, 0xad};
     cr_assert_eq(apf_unpack(req, sizeof(req), NULL, 0, &m, &len), APF_ERR_UNKNOWN_REQUEST);
     STR_EQ(m.u.global.name, "foo");
     cr_assert(m.u.global.want_reply);
     uint8_t chan[] = {0x5a, 0, 0, 0, 3, 'x', '1', '1', 0, 0, 0, 1};
-    cr_assert_eq(apf_unpack(chan, sizeof(chan), NULL, 0, &m, &len),
-                 APF_ERR_UNKNOWN_CHANNEL_TYPE);
+    cr_assert_eq(apf_unpack(chan, sizeof(chan), NULL, 0, &m, &len), APF_ERR_UNKNOWN_CHANNEL_TYPE);
 }
 
 Test(codec, pack_errors)

@@ -135,7 +135,9 @@ Test(session, full_login_reaches_ready_on_5900)
     cr_assert_eq(got[6], 5900);
     cr_assert_str_eq(apf_session_hostname(t.s), "amt-host");
     /* the KEEPALIVE_OPTIONS_REQUEST went out right after the 5900 reply */
-    cr_assert_eq(memcmp(t.out + t.out_len - 14, "\x51\x00\x00\x17\x0c\xd2\x00\x00\x00\x1e\x00\x00\x00\x00", 14), 0);
+    cr_assert_eq(memcmp(t.out + t.out_len - 14,
+                        "\x51\x00\x00\x17\x0c\xd2\x00\x00\x00\x1e\x00\x00\x00\x00", 14),
+                 0);
 }
 
 Test(session, ready_after_fourth_forward)
@@ -354,36 +356,44 @@ Test(session, illegal_messages_per_state)
         const char *vec;
         int want[ST_N];
     } table[] = {
-        {"V1", {APF_OK, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
-                APF_ERR_UNEXPECTED}},
-        {"V3", {APF_OK, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
-                APF_ERR_UNEXPECTED}},
-        {"V5", {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_OK, APF_ERR_UNEXPECTED,
-                APF_ERR_UNEXPECTED}},
-        {"V8", {APF_ERR_UNEXPECTED, APF_OK, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
-                APF_ERR_UNEXPECTED}},
+        {"V1",
+         {APF_OK, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED}},
+        {"V3",
+         {APF_OK, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED}},
+        {"V5",
+         {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_OK, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED}},
+        {"V8",
+         {APF_ERR_UNEXPECTED, APF_OK, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED}},
         {"V12", {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_OK, APF_OK}},
         {"V23", {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_OK, APF_OK}},
-        {"V25", {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
-                 APF_ERR_UNKNOWN_CHANNEL, APF_ERR_UNKNOWN_CHANNEL}},
-        {"V28", {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
-                 APF_ERR_UNKNOWN_CHANNEL, APF_ERR_UNKNOWN_CHANNEL}},
-        {"V30", {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
-                 APF_ERR_UNKNOWN_CHANNEL, APF_ERR_UNKNOWN_CHANNEL}},
+        {"V25",
+         {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNKNOWN_CHANNEL,
+          APF_ERR_UNKNOWN_CHANNEL}},
+        {"V28",
+         {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNKNOWN_CHANNEL,
+          APF_ERR_UNKNOWN_CHANNEL}},
+        {"V30",
+         {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNKNOWN_CHANNEL,
+          APF_ERR_UNKNOWN_CHANNEL}},
         {"V18-request", {APF_OK, APF_OK, APF_OK, APF_OK, APF_OK}},
         {"V18-reply", {APF_OK, APF_OK, APF_OK, APF_OK, APF_OK}},
         {"V22", {APF_OK, APF_OK, APF_OK, APF_OK, APF_OK}},
         /* MPS-to-device messages are never legal from a device */
-        {"V4", {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
-                APF_ERR_UNEXPECTED}},
-        {"V10b", {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
-                  APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED}},
-        {"V11", {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
-                 APF_ERR_UNEXPECTED}},
-        {"V14", {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
-                 APF_ERR_UNEXPECTED}},
-        {"V20", {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
-                 APF_ERR_UNEXPECTED}},
+        {"V4",
+         {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
+          APF_ERR_UNEXPECTED}},
+        {"V10b",
+         {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
+          APF_ERR_UNEXPECTED}},
+        {"V11",
+         {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
+          APF_ERR_UNEXPECTED}},
+        {"V14",
+         {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
+          APF_ERR_UNEXPECTED}},
+        {"V20",
+         {APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED, APF_ERR_UNEXPECTED,
+          APF_ERR_UNEXPECTED}},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(*table); i++) {
         for (int st = 0; st < ST_N; st++) {
@@ -396,8 +406,8 @@ Test(session, illegal_messages_per_state)
             if (rc == APF_ERR_UNEXPECTED || rc == APF_ERR_UNKNOWN_CHANNEL) {
                 const char *out = h_out_hex(&u);
                 size_t n = strlen(out);
-                cr_assert(n >= 14 && !strcmp(out + n - 14, DISC("02")), "%s/%d: %s",
-                          table[i].vec, st, out);
+                cr_assert(n >= 14 && !strcmp(out + n - 14, DISC("02")), "%s/%d: %s", table[i].vec,
+                          st, out);
             }
             h_free(&u);
         }
@@ -409,9 +419,8 @@ Test(session, illegal_messages_per_state)
 /* A whole device transcript with no caller action needed mid-way. */
 static size_t transcript(uint8_t *b, size_t cap)
 {
-    const char *seq[] = {"V1",  "V3",  "V8",  "V5",          "V13", "V12",
-                         "V22", "V19", "V17", "V16",         "V24", "V18-request",
-                         "V31"};
+    const char *seq[] = {"V1",  "V3",  "V8",  "V5",  "V13",         "V12", "V22",
+                         "V19", "V17", "V16", "V24", "V18-request", "V31"};
     size_t n = 0;
     for (size_t i = 0; i < sizeof(seq) / sizeof(*seq); i++)
         n += vec(seq[i], b + n, cap - n);
