@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/uio.h>
 
 /* --- user_data: what a completion belongs to ---------------------------------------------
  * bits 63..56 op; for connection ops bits 55..32 the slot (= direct descriptor index) and
@@ -72,9 +73,14 @@ enum conn_flag {
     CF_HANDOFF_SENT = 1 << 8 /* MSG_RING submitted */
 };
 
+/* Up to TX_IOV queued chunks go out in one sendmsg; the msghdr and iovec live in the header of
+ * the head chunk, which stays put until the send completes. */
+#define TX_IOV 8
 typedef struct tx_chunk {
     struct tx_chunk *next;
     uint32_t off, len; /* sent up to off, filled up to len */
+    struct msghdr mh;
+    struct iovec iov[TX_IOV];
     uint8_t data[];
 } tx_chunk;
 

@@ -159,7 +159,16 @@ void tx_submit(ring_conn *c)
     if (!h || (c->flags & CF_SEND))
         return;
     struct io_uring_sqe *sqe = ring_sqe(c->w);
-    io_uring_prep_send(sqe, (int)c->slot, h->data + h->off, h->len - h->off, MSG_NOSIGNAL);
+    unsigned n = 0;
+    for (tx_chunk *t = h; t && n < TX_IOV; t = t->next)
+        if (t->len > t->off)
+            h->iov[n++] = (struct iovec){t->data + t->off, t->len - t->off};
+    if (n == 1) {
+        io_uring_prep_send(sqe, (int)c->slot, h->iov[0].iov_base, h->iov[0].iov_len, MSG_NOSIGNAL);
+    } else { /* one syscall-free round trip for several chunks */
+        h->mh = (struct msghdr){.msg_iov = h->iov, .msg_iovlen = n};
+        io_uring_prep_sendmsg(sqe, (int)c->slot, &h->mh, MSG_NOSIGNAL);
+    }
     sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, ud_conn(OP_SEND, c->slot, c->gen));
     c->flags |= CF_SEND;
@@ -171,11 +180,15 @@ void tx_handle_cqe(ring_conn *c, int res)
     ring_worker *w = c->w;
     c->flags &= ~CF_SEND;
     c->inflight--;
-    if (res > 0 && c->txh) {
-        c->txh->off += (uint32_t)res;
+    if (res > 0) {
         c->queued -= (uint32_t)res;
         STAT_ADD(w, sends, 1);
         STAT_ADD(w, bytes_out, (uint64_t)res);
+        for (tx_chunk *t = c->txh; res > 0 && t; t = t->next) { /* may span chunks */
+            uint32_t k = t->len - t->off < (uint32_t)res ? t->len - t->off : (uint32_t)res;
+            t->off += k;
+            res -= (int)k;
+        }
     }
     pop_sent(c);
     if (c->state >= CS_CLOSING) {
