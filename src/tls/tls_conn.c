@@ -11,6 +11,7 @@
 #include "tls_internal.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,11 +161,14 @@ static int peek_hello(struct tls_conn *c)
     int r = tls_client_hello_parse(p, n, c->hello);
     if (r == TLS_CH_NEED_MORE)
         return TLS_E_AGAIN;
-    if (r == TLS_E_NOT_TLS)
+    if (r == TLS_E_NOT_TLS) {
+        char hex[12] = "";
+        for (size_t i = 0; i < n && i < 3; i++)
+            snprintf(hex + 3 * i, sizeof(hex) - 3 * i, "%s%02x", i ? " " : "", p[i]);
         return tls_conn_fail(c, r, TLS_FAIL_NOT_TLS,
-                             "not TLS: first bytes %02x %02x %02x (%s) are no handshake record",
-                             p[0], n > 1 ? p[1] : 0, n > 2 ? p[2] : 0,
+                             "not TLS: first bytes %s (%s) start no handshake record", hex,
                              p[0] >= 0x20 && p[0] < 0x7f ? "text" : "binary");
+    }
     if (r != 0)
         return tls_conn_fail(c, r, TLS_FAIL_HELLO, "malformed ClientHello (%zu bytes seen)", n);
     uint16_t lo, hi;

@@ -104,6 +104,7 @@ Test(tls_session, modern_refuses_cbc_and_static_rsa_in_tls12)
     struct pair pr;
     pair_init(&pr, s, c, true);
     cr_assert_eq(pair_handshake(&pr, 0), TLS_E_NO_CIPHER);
+    cr_log_info("%s", tls_conn_error(pr.s.c));
     cr_expect_not_null(
         strstr(tls_conn_error(pr.s.c), "no cipher suite in common with profile modern"), "%s",
         tls_conn_error(pr.s.c));
@@ -241,6 +242,7 @@ Test(tls_session, garbage_fails_fast)
     const char *http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     cr_assert_eq(tls_conn_feed(e.c, (const uint8_t *)http, 1), TLS_E_NOT_TLS, "one byte suffices");
     cr_expect_not_null(strstr(tls_conn_error(e.c), "not TLS"), "%s", tls_conn_error(e.c));
+    cr_log_info("%s", tls_conn_error(e.c));
     cr_expect_eq(tls_conn_feed(e.c, (const uint8_t *)http, strlen(http)), TLS_E_NOT_TLS,
                  "a dead session stays dead");
     cr_expect_eq(pr.s.out.len, 0, "nothing is answered to garbage");
