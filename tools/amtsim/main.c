@@ -1,0 +1,161 @@
+/*
+ * amtsim - an Intel AMT device simulator for mpsd's tests and benchmarks: N devices dial an MPS
+ * over TLS (CIRA) and speak APF as real firmware does. See docs/amtsim.md and --help.
+ *
+ * The main thread only parses the command line, starts the workers, prints progress and decides
+ * when to stop; every device lives on a worker thread (sim.c).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "sim.h"
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sum(struct sim *s, struct stats_sum *out)
+{
+    struct stats *blocks[OPTS_MAX_WORKERS];
+    for (unsigned i = 0; i < s->nw; i++)
+        blocks[i] = &s->w[i].st;
+    stats_sum(blocks, s->nw, out);
+}
+
+static void print_progress(struct sim *s, double t)
+{
+    struct stats_sum ss;
+    sum(s, &ss);
+    printf("{\"t\":%.1f,", t);
+    stats_print_counters(stdout, &ss);
+    printf("}\n");
+    fflush(stdout);
+}
+
+static void print_num(const char *name, double v)
+{
+    if (v < 0)
+        printf(",\"%s\":null", name);
+    else
+        printf(",\"%s\":%.3f", name, v);
+}
+
+static void print_summary(struct sim *s, double t, uint64_t rss_base, uint32_t met, int status)
+{
+    const struct sim_opts *o = s->o;
+    struct stats_sum ss;
+    sum(s, &ss);
+    uint64_t rss = stats_rss_kib();
+    printf("{\"summary\":true,\"t\":%.1f,\"mode\":\"%s\",\"count\":%u,\"met\":%u,\"exit\":%d,", t,
+           mode_name(o->mode), o->count, met, status);
+    stats_print_counters(stdout, &ss);
+    print_num("handshake_ms_p50", stats_pct_ms(ss.hs, 50));
+    print_num("handshake_ms_p99", stats_pct_ms(ss.hs, 99));
+    print_num("ready_ms_p50", stats_pct_ms(ss.ready, 50));
+    print_num("ready_ms_p99", stats_pct_ms(ss.ready, 99));
+    double span = ss.last_ready_ms > ss.first_connect_ms
+                      ? (double)(ss.last_ready_ms - ss.first_connect_ms) / 1000.0
+                      : 0;
+    print_num("tunnels_per_s", span > 0 ? (double)ss.c[ST_READY_TOTAL] / span : -1);
+    printf(",");
+    stats_print_reasons(stdout, &ss);
+    printf(",\"rss_kib\":%llu,\"rss_baseline_kib\":%llu", (unsigned long long)rss,
+           (unsigned long long)rss_base);
+    printf("}\n");
+    fflush(stdout);
+}
+
+/* Direct descriptors do not count against RLIMIT_NOFILE, but each ring's table is capped by it:
+ * take the hard limit, and add workers when one table cannot hold every device. */
+static void fit_workers(struct sim_opts *o)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    uint64_t slots = rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur;
+    uint64_t per = o->relay ? (uint64_t)o->count * 2 : o->count; /* a relayed channel: one more */
+    uint64_t usable = slots > 256 ? slots - 256 : slots;
+    uint32_t need = (uint32_t)((per + usable - 1) / usable);
+    if (need > o->workers && need <= OPTS_MAX_WORKERS) {
+        fprintf(stderr, "amtsim: %u devices need %u workers (%llu direct descriptors per ring)\n",
+                o->count, need, (unsigned long long)slots);
+        o->workers = need;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct sim_opts o;
+    char err[512] = "";
+    int r = opts_parse(&o, argc, argv, err, sizeof(err));
+    if (r == OPTS_HELP) {
+        opts_usage(stdout);
+        return 0;
+    }
+    if (r != OPTS_OK) {
+        fprintf(stderr, "amtsim: %s\n", err);
+        return 2;
+    }
+    fit_workers(&o);
+
+    /* workers inherit a blocked SIGINT/SIGTERM; only the main thread takes them */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    uint64_t rss_base = stats_rss_kib();
+    struct sim s;
+    double t0 = mono_s();
+    if (sim_start(&s, &o, err, sizeof(err)) != 0) {
+        fprintf(stderr, "amtsim: %s\n", err);
+        sim_free(&s);
+        opts_free(&o);
+        return 2;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    double next_progress = 1.0;
+    for (;;) {
+        double t = mono_s() - t0;
+        if (got_signal || (o.duration_s && t >= o.duration_s) || sim_all_done(&s))
+            break;
+        if (o.progress && t >= next_progress) {
+            print_progress(&s, t);
+            next_progress += 1.0;
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    double t_end = mono_s() - t0;
+    sim_stop(&s); /* marks who is still up, then DISCONNECT + close_notify + FIN for all */
+    uint32_t met = sim_count_met(&s);
+    int status = met == o.count ? 0 : 1;
+    print_summary(&s, t_end, rss_base, met, status);
+    sim_free(&s);
+    opts_free(&o);
+    return status;
+}
