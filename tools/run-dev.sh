@@ -27,7 +27,9 @@ fi
 # that this script can show it again: mpsd itself stores the argon2id hash alone.
 if [ ! -s "$run/credentials" ] || [ ! -s "$run/dev-password" ]; then
   umask 077
-  build/tools/mpsd-passwd --group dev --user admin --generate --password-file "$run/dev-password" >"$run/credentials"
+  build/tools/mpsd-passwd --group dev --user admin --generate 2>"$run/dev-password.new" >"$run/credentials"
+  sed -n 's/^password: //p' "$run/dev-password.new" >"$run/dev-password"
+  rm -f "$run/dev-password.new"
 fi
 
 cat >"$run/mpsd.conf" <<CONF

@@ -13,18 +13,28 @@
 #include <strings.h>
 #include <unistd.h>
 
-enum key_type { K_STRING, K_PATH, K_BOOL, K_UINT, K_DURATION, K_SIZE, K_LISTEN, K_LOGLEVEL, K_PROFILE };
+enum key_type {
+    K_STRING,
+    K_PATH,
+    K_BOOL,
+    K_UINT,
+    K_DURATION,
+    K_SIZE,
+    K_LISTEN,
+    K_LOGLEVEL,
+    K_PROFILE
+};
 
 struct key {
     const char *section;
     const char *name;
     enum key_type type;
-    size_t off;       /* offset of the field in struct config */
-    size_t aux;       /* K_STRING/K_PATH: capacity; K_LISTEN: offset of the count */
+    size_t off;        /* offset of the field in struct config */
+    size_t aux;        /* K_STRING/K_PATH: capacity; K_LISTEN: offset of the count */
     uint64_t min, max; /* numeric bounds, inclusive */
 };
 
-#define F(field) offsetof(struct config, field)
+#define F(field)   offsetof(struct config, field)
 #define CAP(field) sizeof(((struct config *)0)->field)
 static const struct key keys[] = {
     {"mpsd", "name", K_STRING, F(name), CAP(name), 0, 0},
@@ -231,11 +241,12 @@ void config_errors_free(struct config_errors *errs)
 
 struct parse_state {
     FILE *f;
-    unsigned line;          /* lines handed to inih so far = the line being handled */
+    unsigned line; /* lines handed to inih so far = the line being handled */
     struct config *cfg;
     struct config_errors *errs;
-    unsigned seen[sizeof(keys) / sizeof(keys[0])]; /* line where each key was set, for cross-checks */
-    bool listen_reset[2];   /* first listen= in the file replaces the default list */
+    unsigned
+        seen[sizeof(keys) / sizeof(keys[0])]; /* line where each key was set, for cross-checks */
+    bool listen_reset[2]; /* first listen= in the file replaces the default list */
 };
 
 static char *counting_reader(char *buf, int size, void *stream)

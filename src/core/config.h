@@ -19,7 +19,7 @@ enum tls_profile_kind { CONFIG_TLS_MODERN = 0, CONFIG_TLS_LEGACY = 1 };
 
 struct config {
     /* [mpsd] */
-    char name[256]; /* the MPS name: the CN devices expect in the server certificate */
+    char name[256];   /* the MPS name: the CN devices expect in the server certificate */
     unsigned workers; /* 0 = one per online CPU */
     char lock_file[CONFIG_PATH_MAX];
     int log_level;
@@ -27,20 +27,22 @@ struct config {
     /* [cira] */
     struct config_listen listen[CONFIG_MAX_LISTEN];
     unsigned n_listen;
-    struct config_listen plain_listen[CONFIG_MAX_LISTEN]; /* TLS offload: plain APF, off by default */
+    struct config_listen
+        plain_listen[CONFIG_MAX_LISTEN]; /* TLS offload: plain APF, off by default */
     unsigned n_plain_listen;
     int tls_profile;
-    char cert[CONFIG_PATH_MAX];      /* PEM chain: leaf first, then intermediates (root optional) */
+    char cert[CONFIG_PATH_MAX]; /* PEM chain: leaf first, then intermediates (root optional) */
     char key[CONFIG_PATH_MAX];
-    char client_ca[CONFIG_PATH_MAX]; /* non-empty: devices must present a certificate from this CA */
+    char
+        client_ca[CONFIG_PATH_MAX]; /* non-empty: devices must present a certificate from this CA */
     uint32_t keepalive_interval_ms;
     uint32_t keepalive_timeout_ms;
     uint32_t handshake_timeout_ms;
     uint32_t login_timeout_ms;
     uint32_t drain_timeout_ms;
     uint32_t max_tunnels;
-    uint32_t max_handshakes;   /* TLS handshakes in flight, whole process */
-    uint32_t max_buffered;     /* bytes queued toward one tunnel */
+    uint32_t max_handshakes; /* TLS handshakes in flight, whole process */
+    uint32_t max_buffered;   /* bytes queued toward one tunnel */
 
     /* [devices] */
     char credentials[CONFIG_PATH_MAX];
@@ -66,9 +68,9 @@ struct config_errors {
 
 void config_defaults(struct config *cfg);
 
-/* Parses `path` on top of the defaults. Every problem is appended to `errs` (the parse goes on after
- * an error so that one run reports all of them). Returns the number of errors, or -1 if the file
- * cannot be opened (then errs holds that message). */
+/* Parses `path` on top of the defaults. Every problem is appended to `errs` (the parse goes on
+ * after an error so that one run reports all of them). Returns the number of errors, or -1 if the
+ * file cannot be opened (then errs holds that message). */
 int config_load(struct config *cfg, const char *path, struct config_errors *errs);
 
 /* Prints each error as "path:line: message" to `out`. */

@@ -60,8 +60,7 @@ struct creds_db {
         errors;
 };
 
-/* --- names and hashes ----------------------------------------------------------------------------
- */
+/* --- names and hashes --- */
 
 bool creds_username_valid(const char *s, size_t len)
 {
@@ -181,8 +180,7 @@ static const char *phc_check(const char *phc, char *buf, size_t buflen)
     return NULL;
 }
 
-/* --- error list ----------------------------------------------------------------------------------
- */
+/* --- error list --- */
 
 void creds_errors_free(creds_errors *e)
 {
@@ -230,8 +228,7 @@ __attribute__((format(printf, 2, 3))) static void perr(parser *P, const char *fm
     P->errs->msg = nv;
 }
 
-/* --- the db --------------------------------------------------------------------------------------
- */
+/* --- the db --- */
 
 static uint64_t guid_hash(const uint8_t g[16])
 {
@@ -353,8 +350,7 @@ size_t creds_db_groups(const creds_db *db)
     return db->grp.n;
 }
 
-/* --- parsing -------------------------------------------------------------------------------------
- */
+/* --- parsing --- */
 
 #define MAX_FIELDS 5
 
@@ -561,8 +557,7 @@ int creds_db_load(const char *path, const creds_opts *opts, creds_db **out, cred
     return rc;
 }
 
-/* --- checking ------------------------------------------------------------------------------------
- */
+/* --- checking --- */
 
 const char *creds_status_str(creds_status s)
 {
@@ -717,8 +712,7 @@ void creds_db_stats(creds_db *db, creds_stats *o)
     o->errors = atomic_load(&db->errors);
 }
 
-/* --- reload slot ---------------------------------------------------------------------------------
- */
+/* --- reload slot --- */
 
 void creds_slot_init(creds_slot *s, creds_db *db)
 {

@@ -16,8 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* --- argon2id parameters -------------------------------------------------------------------------
- */
+/* --- argon2id parameters --- */
 typedef struct creds_params {
     uint32_t t_cost;      /* passes */
     uint32_t m_cost_kib;  /* memory in KiB */
@@ -51,8 +50,7 @@ int creds_hash(const void *pw, size_t pwlen, const creds_params *p, char *out, s
 bool creds_username_valid(const char *s, size_t len);
 bool creds_group_name_valid(const char *s, size_t len);
 
-/* --- loading -------------------------------------------------------------------------------------
- */
+/* --- loading --- */
 typedef struct creds_db creds_db;
 
 typedef struct creds_opts {
@@ -83,8 +81,7 @@ void creds_db_unref(creds_db *db);
 size_t creds_db_devices(const creds_db *db);
 size_t creds_db_groups(const creds_db *db);
 
-/* --- checking ------------------------------------------------------------------------------------
- */
+/* --- checking --- */
 typedef enum creds_status {
     CREDS_OK = 0,
     CREDS_UNKNOWN_DEVICE, /* no device entry and no usable group entry: auto-enrolment is the

@@ -17,8 +17,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-/* --- GUID text -----------------------------------------------------------------------------------
- */
+/* --- GUID text --- */
 
 /* Position in the string of each raw byte's two hex digits (apf.md 2.14's mixed-endian rendering).
  */
@@ -74,8 +73,7 @@ int dir_lookup_name(dir *d, const char *name, size_t len, dir_entry *out)
     return dir_lookup_host(d, name, len, out);
 }
 
-/* --- hashing -------------------------------------------------------------------------------------
- */
+/* --- hashing --- */
 
 static uint64_t fmix64(uint64_t k)
 {
@@ -129,8 +127,7 @@ static bool host_valid(const char *h, size_t len)
     return true;
 }
 
-/* --- tables --------------------------------------------------------------------------------------
- */
+/* --- tables --- */
 
 typedef struct gnode {
     struct gnode *next;
@@ -242,8 +239,7 @@ static bool same_tunnel(const dir_entry *e, uint32_t worker, uint64_t id, uint64
     return e->worker == worker && e->tunnel_id == id && e->generation == gen;
 }
 
-/* --- hostname mappings (called with the owning GUID's shard lock held) ---------------------------
- */
+/* --- hostname mappings (called with the owning GUID's shard lock held) --- */
 
 /* Points name at g, replacing any other owner. -ENOMEM leaves the old mapping. */
 static int host_map(dir_local *L, const char *name, size_t len, const dir_guid *g)
@@ -302,8 +298,7 @@ static int host_change(dir_local *L, dir_entry *e, const char *name, size_t len)
     return 0;
 }
 
-/* --- operations ----------------------------------------------------------------------------------
- */
+/* --- operations --- */
 
 static int local_reg(dir *d, const dir_entry *e, dir_entry *superseded)
 {

@@ -41,8 +41,7 @@ int dir_guid_parse(const char *s, size_t len, dir_guid *out);
 /* Writes the lower-case canonical form and a NUL into out (DIR_GUID_STRLEN + 1 bytes). */
 void dir_guid_format(const dir_guid *g, char out[DIR_GUID_STRLEN + 1]);
 
-/* --- entries -----------------------------------------------------------------------------------
- */
+/* --- entries --- */
 #define DIR_HOSTNAME_MAX 255 /* DNS names are at most 253; longer ones are refused */
 
 typedef struct dir_entry {
@@ -55,8 +54,7 @@ typedef struct dir_entry {
     char hostname[DIR_HOSTNAME_MAX + 1]; /* "" when the device has not named itself */
 } dir_entry;
 
-/* --- the interface -----------------------------------------------------------------------------
- */
+/* --- the interface --- */
 typedef struct dir dir;
 
 typedef struct dir_ops {

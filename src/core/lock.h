@@ -11,7 +11,8 @@
  * holds it). */
 int instance_lock(const char *path, char *err, size_t errcap);
 
-/* Returns the pid written in the lock file if a live process holds the lock, 0 if free, -1 on error. */
+/* Returns the pid written in the lock file if a live process holds the lock, 0 if free, -1 on
+ * error. */
 pid_t instance_lock_holder(const char *path);
 
 #endif

@@ -51,7 +51,7 @@ static void version(void)
 #endif
 }
 
-static int load_config(struct config *cfg, const char *path, bool quiet_ok)
+static int load_config(struct config *cfg, const char *path)
 {
     struct config_errors errs = {0};
     config_defaults(cfg);
@@ -59,8 +59,6 @@ static int load_config(struct config *cfg, const char *path, bool quiet_ok)
     if (n != 0) {
         config_errors_print(&errs, path, stderr);
         fprintf(stderr, "%s: %zu problem%s found\n", path, errs.n, errs.n == 1 ? "" : "s");
-    } else if (!quiet_ok) {
-        fprintf(stderr, "%s: syntax is ok, configuration is valid\n", path);
     }
     config_errors_free(&errs);
     return n == 0 ? 0 : -1;
@@ -69,8 +67,10 @@ static int load_config(struct config *cfg, const char *path, bool quiet_ok)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check-config", required_argument, NULL, 't'},
-        {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", required_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *check_path = NULL;
@@ -102,16 +102,17 @@ int main(int argc, char **argv)
 
     struct config cfg;
     if (check_path) {
-        if (load_config(&cfg, check_path, false) != 0)
+        if (load_config(&cfg, check_path) != 0 || server_check(&cfg) != 0)
             return 1;
-        return server_check(&cfg) == 0 ? 0 : 1;
+        fprintf(stderr, "%s: syntax is ok, configuration is valid\n", check_path);
+        return 0;
     }
     if (!config_path) {
         fprintf(stderr, "mpsd: no configuration given (use --config FILE; tools/run-dev.sh makes "
                         "a working one)\n");
         return 2;
     }
-    if (load_config(&cfg, config_path, true) != 0)
+    if (load_config(&cfg, config_path) != 0)
         return 1;
     log_set_level((enum log_level)cfg.log_level);
 

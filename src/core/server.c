@@ -1,18 +1,195 @@
+/* The process: shared state, workers, and the control loop on the main thread.
+ *
+ * The control thread owns policy and process-wide events: signals (SIGHUP reload, SIGTERM drain,
+ * SIGUSR1 stats), caps, the credentials and certificates in force. It never touches a worker's
+ * connection: it swaps reload slots (workers pick up the new objects on their next accept or login)
+ * and posts messages. Per-tunnel deadlines (handshake, login, keep-alive) are enforced by each
+ * worker's O(1) timer wheel with the limits the control thread configured, so that a million idle
+ * tunnels cost no periodic scan. */
 #include "server.h"
 #include "log.h"
+#include "mpsd.h"
+#include "tunnel.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+static void tls_config_of(const struct config *cfg, struct tls_server_config *tc)
+{
+    memset(tc, 0, sizeof(*tc));
+    tc->cert_file = cfg->cert;
+    tc->key_file = cfg->key;
+    tc->client_ca_file = cfg->client_ca[0] ? cfg->client_ca : NULL;
+    tc->profile = cfg->tls_profile == CONFIG_TLS_LEGACY ? TLS_PROFILE_LEGACY : TLS_PROFILE_MODERN;
+}
+
+static int load_creds(const struct config *cfg, creds_db **out, FILE *errout)
+{
+    *out = NULL;
+    if (!cfg->credentials[0])
+        return 0; /* auto_enroll without a file: checked by config_load */
+    creds_opts opts = {.allow_groups = cfg->group_auth};
+    creds_errors errs = {0};
+    int rc = creds_db_load(cfg->credentials, &opts, out, &errs);
+    for (size_t i = 0; i < errs.n; i++) {
+        if (errout)
+            fprintf(errout, "%s\n", errs.msg[i]);
+        else
+            log_error("%s", errs.msg[i]);
+    }
+    creds_errors_free(&errs);
+    return rc;
+}
+
 int server_check(const struct config *cfg)
 {
-    (void)cfg;
+    int bad = 0;
+    if (cfg->n_listen) {
+        if (tls_global_init() != 0) {
+            fprintf(stderr, "TLS library initialisation failed\n");
+            return -1;
+        }
+        struct tls_server_config tc;
+        struct tls_ctx *ctx = NULL;
+        char err[512];
+        tls_config_of(cfg, &tc);
+        if (tls_ctx_server_new(&tc, &ctx, err, sizeof(err)) != 0) {
+            fprintf(stderr, "TLS: %s\n", err);
+            bad = 1;
+        }
+        tls_ctx_unref(ctx);
+        tls_global_cleanup();
+    }
+    creds_db *db;
+    if (load_creds(cfg, &db, stderr) != 0)
+        bad = 1;
+    creds_db_unref(db);
+    return bad ? -1 : 0;
+}
+
+/* --- workers --- */
+
+static int to_sockaddr(const struct config_listen *l, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (strchr(l->host, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(l->port);
+        if (inet_pton(AF_INET6, l->host, &a->sin6_addr) != 1)
+            return -EINVAL;
+        *len = sizeof(*a);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(l->port);
+        if (inet_pton(AF_INET, l->host, &a->sin_addr) != 1)
+            return -EINVAL;
+        *len = sizeof(*a);
+    }
     return 0;
+}
+
+/* Runs on each worker (ring_call): one SO_REUSEPORT listener per configured address. */
+static int add_listeners(ring_worker *w, void *arg)
+{
+    struct mpsd *m = arg;
+    struct wctx *wc = &m->workers[ring_worker_index(w)];
+    const struct config *cfg = &m->cfg;
+    for (int plain = 0; plain < 2; plain++) {
+        const struct config_listen *ls = plain ? cfg->plain_listen : cfg->listen;
+        unsigned n = plain ? cfg->n_plain_listen : cfg->n_listen;
+        for (unsigned i = 0; i < n; i++) {
+            struct sockaddr_storage ss;
+            socklen_t len;
+            char name[80];
+            config_listen_format(&ls[i], name, sizeof(name));
+            int rc = to_sockaddr(&ls[i], &ss, &len);
+            if (rc == 0)
+                rc = ring_listen(w, (struct sockaddr *)&ss, len, 4096,
+                                 plain ? &tunnel_plain_cbs : &tunnel_tls_cbs, wc, NULL);
+            if (rc != 0) {
+                log_error("cannot listen on %s%s: %s", name, plain ? " (plain)" : "",
+                          strerror(-rc));
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+static void worker_start(ring_worker *w, void *arg)
+{
+    struct mpsd *m = arg;
+    struct wctx *wc = &m->workers[ring_worker_index(w)];
+    wc->m = m;
+    wc->w = w;
+    wc->index = ring_worker_index(w);
+}
+
+static void worker_stop(ring_worker *w, void *arg)
+{
+    struct mpsd *m = arg;
+    tunnel_drain_worker(&m->workers[ring_worker_index(w)]);
+}
+
+/* --- control loop --- */
+
+static void log_stats(struct mpsd *m, const char *when)
+{
+    struct stats_snapshot s = {0};
+    for (unsigned i = 0; i < m->nworkers; i++)
+        stats_accumulate(&m->workers[i].stats, &s);
+    char buf[2048];
+    stats_format(&s, buf, sizeof(buf));
+    log_info("stats%s: %s directory=%zu", when, buf, dir_count(m->directory));
+}
+
+static void reload(struct mpsd *m)
+{
+    struct config fresh;
+    struct config_errors errs = {0};
+    config_defaults(&fresh);
+    if (config_load(&fresh, m->config_path, &errs) != 0) {
+        for (size_t i = 0; i < errs.n; i++)
+            log_error("reload: %s:%u: %s", m->config_path, errs.v[i].line, errs.v[i].msg);
+        config_errors_free(&errs);
+        log_error("reload: %s has errors; keeping the running certificates and credentials",
+                  m->config_path);
+        return;
+    }
+    config_errors_free(&errs);
+    /* Certificates, key, CA and credentials change on reload; listeners, workers and caps need a
+     * restart (they are sized at start). */
+    if (m->tls) {
+        struct tls_server_config tc;
+        char err[512];
+        tls_config_of(&fresh, &tc);
+        if (tls_ctx_slot_reload(m->tls, &tc, err, sizeof(err)) != 0)
+            log_error("reload: TLS: %s; keeping the running certificate", err);
+        else
+            log_info("reload: TLS certificate %s loaded; new handshakes use it", fresh.cert);
+    }
+    creds_db *db;
+    if (load_creds(&fresh, &db, NULL) != 0) {
+        log_error("reload: credentials file %s has errors; keeping the running credentials",
+                  fresh.credentials);
+    } else {
+        size_t nd = db ? creds_db_devices(db) : 0, ng = db ? creds_db_groups(db) : 0;
+        creds_slot_set(&m->creds, db);
+        log_info("reload: credentials: %zu devices, %zu groups", nd, ng);
+    }
+    snprintf(m->cfg.cert, sizeof(m->cfg.cert), "%s", fresh.cert);
+    snprintf(m->cfg.key, sizeof(m->cfg.key), "%s", fresh.key);
+    snprintf(m->cfg.credentials, sizeof(m->cfg.credentials), "%s", fresh.credentials);
 }
 
 static int block_signals(void)
@@ -22,12 +199,52 @@ static int block_signals(void)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     /* Blocked before any thread starts, so every thread inherits the mask and only the control
      * loop sees these signals, through its signalfd. */
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         return -1;
     signal(SIGPIPE, SIG_IGN);
     return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+static void wait_for_exit(struct mpsd *m, int sfd)
+{
+    for (;;) {
+        struct signalfd_siginfo si;
+        ssize_t n = read(sfd, &si, sizeof(si));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != sizeof(si))
+            return;
+        switch (si.ssi_signo) {
+        case SIGHUP:
+            log_info("SIGHUP: reloading certificates and credentials");
+            reload(m);
+            break;
+        case SIGUSR1:
+            log_stats(m, "");
+            break;
+        default:
+            log_info("%s: draining %lld tunnels (at most %ums)", strsignal((int)si.ssi_signo),
+                     (long long)atomic_load(&m->tunnels), m->cfg.drain_timeout_ms);
+            return;
+        }
+    }
+}
+
+static void teardown(struct mpsd *m)
+{
+    if (m->ring)
+        ring_destroy(m->ring);
+    jobpool_free(m->auth_pool);
+    dir_free(m->directory);
+    creds_slot_destroy(&m->creds);
+    if (m->tls)
+        tls_ctx_slot_free(m->tls);
+    tls_global_cleanup();
+    free(m->workers);
+    free(m);
 }
 
 int server_run(const struct config *cfg, const char *config_path)
@@ -37,21 +254,90 @@ int server_run(const struct config *cfg, const char *config_path)
         log_error("signalfd: %s", strerror(errno));
         return -1;
     }
-    log_info("mpsd running as pid %d with %s (name %s)", (int)getpid(), config_path, cfg->name);
-    for (;;) {
-        struct signalfd_siginfo si;
-        ssize_t n = read(sfd, &si, sizeof(si));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n != sizeof(si))
-            break;
-        if (si.ssi_signo == SIGHUP) {
-            log_info("SIGHUP: reload requested");
-            continue;
-        }
-        log_info("%s: shutting down", strsignal((int)si.ssi_signo));
-        break;
+    struct mpsd *m = calloc(1, sizeof(*m));
+    if (!m)
+        return -1;
+    m->cfg = *cfg;
+    m->config_path = config_path;
+    int rc = -1;
+    if (tls_global_init() != 0) {
+        log_error("TLS library initialisation failed");
+        goto out;
     }
+    if (cfg->n_listen) {
+        struct tls_server_config tc;
+        char err[512];
+        tls_config_of(cfg, &tc);
+        if (tls_ctx_slot_new(&tc, &m->tls, err, sizeof(err)) != 0) {
+            log_error("TLS: %s", err);
+            goto out;
+        }
+    }
+    creds_db *db;
+    if (load_creds(cfg, &db, NULL) != 0)
+        goto out;
+    creds_slot_init(&m->creds, db);
+    m->directory = dir_local_new(64);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    m->auth_pool = jobpool_new(ncpu > 0 ? (unsigned)ncpu : 1, 65536);
+    if (!m->directory || !m->auth_pool) {
+        log_error("out of memory at start");
+        goto out;
+    }
+
+    ring_config rc_cfg = {
+        .workers = cfg->workers,
+        .files = cfg->max_conns_per_worker,
+        .rx_buf_size = cfg->recv_buffer_size,
+        .rx_buf_count = cfg->recv_buffer_count,
+        .send_cap = cfg->max_buffered,
+        .linger_ms = cfg->drain_timeout_ms ? cfg->drain_timeout_ms : 1,
+        .tick_ms = 100,
+        .on_start = worker_start,
+        .on_stop = worker_stop,
+        .arg = m,
+    };
+    if (ring_create(&rc_cfg, &m->ring) != 0) {
+        log_error("cannot create the io_uring workers");
+        goto out;
+    }
+    m->nworkers = ring_nworkers(m->ring);
+    m->workers = calloc(m->nworkers, sizeof(*m->workers));
+    if (!m->workers)
+        goto out;
+    if (ring_start(m->ring) != 0) {
+        log_error("io_uring: %s", ring_error(m->ring));
+        goto out;
+    }
+    for (unsigned i = 0; i < m->nworkers; i++) {
+        if (ring_call(ring_worker_at(m->ring, i), add_listeners, m) != 0) {
+            ring_stop(m->ring);
+            goto out;
+        }
+    }
+    for (int plain = 0; plain < 2; plain++) {
+        unsigned n = plain ? cfg->n_plain_listen : cfg->n_listen;
+        for (unsigned i = 0; i < n; i++) {
+            char name[80];
+            config_listen_format(plain ? &cfg->plain_listen[i] : &cfg->listen[i], name,
+                                 sizeof(name));
+            log_info("listening for AMT devices on %s (%s)", name,
+                     plain ? "plain APF, TLS offloaded"
+                           : (cfg->tls_profile == CONFIG_TLS_LEGACY ? "TLS, legacy profile"
+                                                                    : "TLS, modern profile"));
+        }
+    }
+    log_info("mpsd running as pid %d with %s: %u workers, name %s", (int)getpid(), config_path,
+             m->nworkers, cfg->name);
+
+    wait_for_exit(m, sfd);
+    atomic_store(&m->draining, true);
+    ring_stop(m->ring);
+    log_stats(m, " at exit");
+    log_info("mpsd stopped");
+    rc = 0;
+out:
     close(sfd);
-    return 0;
+    teardown(m);
+    return rc;
 }

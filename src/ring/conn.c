@@ -13,6 +13,8 @@
  */
 #include "ring_int.h"
 
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -333,6 +335,17 @@ ring_worker *ring_conn_worker(const ring_conn *c)
 uint64_t ring_conn_id(const ring_conn *c)
 {
     return ((uint64_t)c->w->index << 56) | ((uint64_t)c->slot << 32) | c->gen;
+}
+
+int ring_conn_peer(const ring_conn *c, struct sockaddr *out, socklen_t *len)
+{
+    if (c->peer.sin6_family == 0)
+        return -ENOTCONN;
+    socklen_t have =
+        c->peer.sin6_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    memcpy(out, &c->peer, have < *len ? have : *len);
+    *len = have;
+    return 0;
 }
 
 ring_conn *ring_conn_find(ring_worker *w, uint64_t id)

@@ -104,13 +104,25 @@ int ring_adopt_fd(ring_worker *w, int fd, const ring_conn_cbs *cb, void *user)
     if (!q)
         return -ENOMEM;
     q->fd = fd;
+    q->dlen = sizeof(q->dst);
+    if (getpeername(fd, (struct sockaddr *)&q->dst, &q->dlen) != 0)
+        q->dlen = 0; /* the peer stays unknown; not a reason to refuse the socket */
     files_submit(w, q);
     return 0;
+}
+
+/* The connection's peer address from a request's dst (connect target, adopted or handed-in peer).
+ */
+static void set_peer(ring_conn *c, const struct ring_creq *q)
+{
+    if (q->dlen > 0 && q->dlen <= sizeof(c->peer))
+        memcpy(&c->peer, &q->dst, q->dlen);
 }
 
 static void connect_submit(ring_worker *w, struct ring_creq *q, uint32_t slot)
 {
     ring_conn *c = conn_open_slot(w, slot, q->cb, q->user, CS_OPENING);
+    set_peer(c, q);
     q->slot = slot;
     struct io_uring_sqe *sqe = ring_sqe(w);
     io_uring_prep_connect(sqe, (int)slot, (struct sockaddr *)&q->dst, q->dlen);
@@ -157,6 +169,7 @@ void creq_handle_cqe(ring_worker *w, struct io_uring_cqe *cqe)
             connect_submit(w, q, (uint32_t)q->fdslot);
         } else {
             ring_conn *c = conn_open_slot(w, (uint32_t)q->fdslot, q->cb, q->user, CS_OPENING);
+            set_peer(c, q);
             w->npending--;
             STAT_ADD(w, adopts, 1);
             free(q);
@@ -169,6 +182,7 @@ void creq_handle_cqe(ring_worker *w, struct io_uring_cqe *cqe)
     case OP_HANDIN:
         if (res >= 0) {
             ring_conn *c = conn_open_slot(w, (uint32_t)res, q->cb, q->user, CS_OPENING);
+            set_peer(c, q);
             STAT_ADD(w, adopts, 1);
             free(q);
             conn_start(c);
@@ -193,6 +207,8 @@ int ring_conn_handoff(ring_conn *c, ring_worker *to, const ring_conn_cbs *cb, vo
     q->cb = cb;
     q->user = user;
     q->to = to;
+    memcpy(&q->dst, &c->peer, sizeof(c->peer));
+    q->dlen = c->peer.sin6_family ? sizeof(c->peer) : 0;
     c->hreq = q;
     c->state = CS_HANDOFF;
     conn_cancel_recv(c);

@@ -1,6 +1,7 @@
 /*
  * Listeners: one SO_REUSEPORT socket per worker and address, so the kernel spreads connections
- * over workers with no shared accept queue. Accepts are multishot and *direct*: each connection
+ * over workers with no shared accept queue. Accepts are *direct* (RING_ACCEPT_DEPTH single-shot
+ * accepts in flight, each with its own peer-address buffer; see ring_int.h): each connection
  * lands in the ring's registered file table, never in the process fd table, so the number of
  * connections is bounded by the table size, not by RLIMIT_NOFILE. The listening socket itself is
  * a plain fd (a handful per process).
@@ -10,14 +11,22 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
-static void accept_arm(ring_listener *l)
+static void accept_arm(ring_listener *l, unsigned k)
 {
     struct io_uring_sqe *sqe = ring_sqe(l->w);
+    struct ring_accept_buf *b = &l->acc[k];
+    b->len = sizeof(b->addr);
     /* flags must be 0: SOCK_CLOEXEC is refused for direct descriptors (they have no fd) */
-    io_uring_prep_multishot_accept_direct(sqe, l->fd, NULL, NULL, 0);
-    io_uring_sqe_set_data64(sqe, ((uint64_t)OP_ACCEPT << 56) | (unsigned)l->index);
+    /* liburing 2.3 stores file_index + 1 and does not special-case ALLOC: pass ALLOC - 1, as its
+     * own multishot_accept_direct does */
+    io_uring_prep_accept_direct(sqe, l->fd, (struct sockaddr *)&b->addr, &b->len, 0,
+                                IORING_FILE_INDEX_ALLOC - 1);
+    io_uring_sqe_set_data64(sqe,
+                            ((uint64_t)OP_ACCEPT << 56) | ((uint64_t)k << 24) | (unsigned)l->index);
+    l->armed++;
 }
 
 static int listen_socket(const struct sockaddr *addr, socklen_t len, int backlog, int *port)
@@ -66,7 +75,8 @@ int ring_listen(ring_worker *w, const struct sockaddr *addr, socklen_t len, int 
         .w = w, .fd = fd, .index = (int)w->nlisteners, .port = port, .cb = cb, .user = user};
     arr[w->nlisteners++] = l;
     w->nlisteners_live++;
-    accept_arm(l);
+    for (unsigned k = 0; k < RING_ACCEPT_DEPTH; k++)
+        accept_arm(l, k);
     if (out)
         *out = l;
     return 0;
@@ -89,12 +99,16 @@ void ring_listener_close(ring_listener *l)
 
 void listen_handle_cqe(ring_worker *w, struct io_uring_cqe *cqe)
 {
-    uint64_t idx = cqe->user_data & ((1ULL << 56) - 1);
-    if (UD_OP(cqe->user_data) == OP_LCANCEL || idx >= w->nlisteners)
+    uint64_t idx = cqe->user_data & ((1ULL << 24) - 1);
+    unsigned k = (unsigned)((cqe->user_data >> 24) & 0xff);
+    if (UD_OP(cqe->user_data) == OP_LCANCEL || idx >= w->nlisteners || k >= RING_ACCEPT_DEPTH)
         return;
     ring_listener *l = w->listeners[idx];
+    l->armed--;
     if (cqe->res >= 0) {
         ring_conn *c = conn_open_slot(w, (uint32_t)cqe->res, l->cb, l->user, CS_OPENING);
+        if (l->acc[k].len <= sizeof(c->peer))
+            memcpy(&c->peer, &l->acc[k].addr, l->acc[k].len);
         STAT_ADD(w, accepts, 1);
         if (l->closing)
             conn_abort(c, 0); /* raced the cancel: nobody is left to serve it */
@@ -103,14 +117,14 @@ void listen_handle_cqe(ring_worker *w, struct io_uring_cqe *cqe)
     } else if (cqe->res != -ECANCELED) {
         STAT_ADD(w, errors, 1); /* -ENFILE: file table full; the connection was dropped */
     }
-    if (!(cqe->flags & IORING_CQE_F_MORE) && l->fd >= 0) {
-        if (l->closing) {
-            close(l->fd);
-            l->fd = -1;
-            w->nlisteners_live--;
-        } else {
-            accept_arm(l);
-        }
+    if (l->fd < 0)
+        return;
+    if (!l->closing) {
+        accept_arm(l, k);
+    } else if (l->armed == 0) {
+        close(l->fd);
+        l->fd = -1;
+        w->nlisteners_live--;
     }
 }
 

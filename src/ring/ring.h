@@ -114,6 +114,10 @@ ring_worker *ring_conn_worker(const ring_conn *c);
  * ring_conn_find returns NULL once that connection is gone, even if the slot was reused. */
 uint64_t ring_conn_id(const ring_conn *c);
 ring_conn *ring_conn_find(ring_worker *w, uint64_t id);
+/* The peer's address into out (*len: its size in, the address length out): 0, or -ENOTCONN when
+ * it is not known (a connection handed in from another worker keeps it; an adopted fd whose
+ * getpeername failed does not). */
+int ring_conn_peer(const ring_conn *c, struct sockaddr *out, socklen_t *len);
 
 /* Copy up to len bytes into the connection's send queue. Returns the bytes accepted (less than
  * len when the cap is hit: on_writable fires later), -EPIPE if closing, -ENOMEM. */

@@ -5,6 +5,7 @@
 #include "ring.h"
 
 #include <liburing.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -99,6 +100,9 @@ struct ring_conn {
     uint8_t inflight; /* SQEs whose final CQE has not come back */
     int err;          /* first error, reported by on_close */
     ring_timer linger;
+    /* The peer's address (accepted: from the accept itself; connected: the destination; adopted:
+     * getpeername). sockaddr_in6 holds an IPv4 sockaddr_in too. Family 0 when unknown. */
+    struct sockaddr_in6 peer;
 };
 
 /* A pending outbound connect, adoption or incoming handoff (needs stable memory for the kernel). */
@@ -114,12 +118,25 @@ struct ring_creq {
     struct sockaddr_storage dst;
 };
 
+/* Accepts in flight per listener. Single-shot rather than multishot: each accept needs its own
+ * address buffer, because a multishot accept overwrites one buffer per connection and the address
+ * of an earlier CQE is gone by the time it is read. A handful in flight keeps the accept queue
+ * drained at any rate a TLS server can handshake. */
+#define RING_ACCEPT_DEPTH 8
+
+struct ring_accept_buf {
+    struct sockaddr_in6 addr;
+    socklen_t len;
+};
+
 struct ring_listener {
     ring_worker *w;
     int fd, index, port;
     bool closing;
+    unsigned armed; /* accepts in flight */
     const ring_conn_cbs *cb;
     void *user;
+    struct ring_accept_buf acc[RING_ACCEPT_DEPTH];
 };
 
 /* --- the worker -------------------------------------------------------------------------- */

@@ -261,6 +261,9 @@ static void worker_loop(ring_worker *w)
         struct __kernel_timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
         /* One enter both submits and waits; the timeout is the next wheel tick (none if idle). */
         io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, ms >= 0 ? &ts : NULL, NULL);
+        /* The wait may have lasted seconds: callbacks of this batch must see the time they run at
+         * (a deadline armed from a stale clock would fire at once). */
+        w->now_ms = ring_clock_ms();
         unsigned head, n = 0;
         io_uring_for_each_cqe(&w->ring, head, cqe)
         {

@@ -1,0 +1,752 @@
+/* Device tunnels: ring connection <-> TLS session <-> APF session.
+ *
+ * Bytes in: ring on_data (pool buffer) -> tls_conn_feed -> plaintext callback -> apf_session_recv.
+ * Bytes out: apf send callback -> tls_conn_write -> TLS output callback -> ring_conn_send (copied
+ * into the connection's pooled send queue). Nothing here is shared with another thread except
+ * through the directory, the auth pool and ring_post messages, so the data path takes no locks.
+ *
+ * Closing: callbacks never free the tunnel. They note why it must close (t->close_how/why); the
+ * ring callback that started the chain performs ring_conn_close once it unwinds, and the tunnel is
+ * freed in on_close, which the ring calls exactly once. */
+#include "tunnel.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum tstate { T_HANDSHAKE, T_LOGIN, T_READY };
+
+struct tunnel {
+    struct tunnel *prev, *next; /* wctx list */
+    struct wctx *wc;
+    ring_conn *conn;
+    uint64_t conn_id;
+    uint64_t serial;
+    struct tls_conn *tls; /* NULL on a plain (TLS offload) listener */
+    apf_session *apf;     /* made once TLS is up */
+    ring_timer timer;
+    uint64_t opened_ms;
+    uint64_t deadline_ms; /* handshake or login deadline; 0 once ready */
+    enum tstate state;
+    bool counted_handshake; /* holds one of max_handshakes */
+    bool registered;        /* in the directory under guid */
+    bool auth_pending;
+    bool has_guid;
+    bool peer_cert; /* a verified client certificate is bound to the connection */
+    int close_how;  /* -1: stay open */
+    const char *why;
+    dir_guid guid;
+    char guid_str[DIR_GUID_STRLEN + 1];
+    char peer[INET6_ADDRSTRLEN + 8];
+    struct sockaddr_storage peer_sa;
+};
+
+static struct mpsd *M(const struct tunnel *t)
+{
+    return t->wc->m;
+}
+
+static const char *who(const struct tunnel *t)
+{
+    return t->has_guid ? t->guid_str : "-";
+}
+
+/* Marks the tunnel for closing; the first reason given is the one logged. */
+static void want_close(struct tunnel *t, int how, const char *why)
+{
+    if (t->close_how < 0 || how == RING_CLOSE_ABORT)
+        t->close_how = how;
+    if (!t->why)
+        t->why = why;
+}
+
+static void apply_close(struct tunnel *t)
+{
+    if (t->close_how >= 0)
+        ring_conn_close(t->conn, t->close_how);
+}
+
+static void release_handshake_slot(struct tunnel *t)
+{
+    if (t->counted_handshake) {
+        t->counted_handshake = false;
+        atomic_fetch_sub(&M(t)->handshakes, 1);
+        atomic_fetch_sub_explicit(&t->wc->stats.handshakes, 1, memory_order_relaxed);
+    }
+}
+
+/* --- timers --- */
+
+static void arm_timer(struct tunnel *t)
+{
+    uint64_t now = ring_now_ms(t->wc->w), due = UINT64_MAX;
+    if (t->deadline_ms)
+        due = t->deadline_ms;
+    if (t->apf) {
+        uint64_t n = apf_session_next_timeout(t->apf);
+        if (n < due)
+            due = n;
+    }
+    if (due == UINT64_MAX)
+        ring_timer_cancel(t->wc->w, &t->timer);
+    else
+        ring_timer_arm(t->wc->w, &t->timer, due > now ? due - now : 0);
+}
+
+static void on_timer(ring_timer *tm)
+{
+    struct tunnel *t = (struct tunnel *)((char *)tm - offsetof(struct tunnel, timer));
+    uint64_t now = ring_now_ms(t->wc->w);
+    const struct config *cfg = &M(t)->cfg;
+    if (t->deadline_ms && now >= t->deadline_ms) {
+        if (t->state == T_HANDSHAKE) {
+            STAT_INC(&t->wc->stats, timeout_handshake);
+            log_warn("peer %s: TLS handshake not done within %ums: closing", t->peer,
+                     cfg->handshake_timeout_ms);
+            want_close(t, RING_CLOSE_ABORT, "handshake timeout");
+        } else {
+            STAT_INC(&t->wc->stats, timeout_login);
+            log_warn("device %s peer %s: APF login not done within %ums: closing", who(t), t->peer,
+                     cfg->login_timeout_ms);
+            apf_session_disconnect(t->apf, APF_DISC_CONNECTION_TIMED_OUT);
+            want_close(t, RING_CLOSE_GRACEFUL, "login timeout");
+        }
+        apply_close(t);
+        return;
+    }
+    if (t->apf && apf_session_tick(t->apf, now) != APF_OK) {
+        want_close(t, RING_CLOSE_GRACEFUL, "APF session ended");
+        apply_close(t);
+        return;
+    }
+    arm_timer(t);
+}
+
+/* --- APF callbacks --- */
+
+static int apf_send(apf_session *s, const uint8_t *msg, size_t len, void *user)
+{
+    struct tunnel *t = user;
+    (void)s;
+    if (t->tls) {
+        long n = tls_conn_write(t->tls, msg, len);
+        if (n == (long)len)
+            return 0;
+    } else {
+        ssize_t n = ring_conn_send(t->conn, msg, len);
+        if (n == (ssize_t)len)
+            return 0;
+    }
+    /* The device is not reading and max_buffered is queued: it cannot be served, and holding more
+     * would let one device grow our memory without bound. */
+    STAT_INC(&t->wc->stats, send_overflow);
+    log_warn("device %s peer %s: more than %u bytes queued toward the device: dropping the tunnel",
+             who(t), t->peer, M(t)->cfg.max_buffered);
+    want_close(t, RING_CLOSE_ABORT, "send queue overflow");
+    return -1;
+}
+
+static void apf_on_version(apf_session *s, const apf_version_info *v, void *user)
+{
+    struct tunnel *t = user;
+    (void)s;
+    memcpy(t->guid.b, v->uuid_raw, 16);
+    dir_guid_format(&t->guid, t->guid_str);
+    t->has_guid = true;
+    log_debug("device %s peer %s: APF %u.%u trigger %u", t->guid_str, t->peer, v->major, v->minor,
+              v->trigger);
+}
+
+struct auth_job {
+    struct job job;
+    ring_msg msg;
+    struct mpsd *m;
+    ring_worker *w;
+    uint64_t conn_id;
+    uint8_t guid[16];
+    char user[CREDS_USER_MAX + 1];
+    size_t ulen;
+    char pw[128];
+    size_t pwlen;
+    creds_status status;
+    creds_match match;
+    bool cached;
+};
+
+static void auth_finish(ring_worker *w, ring_msg *msg);
+
+/* On a pool thread: argon2id (or the cache) decides; the answer goes back to the worker. */
+static void auth_run(struct job *job)
+{
+    struct auth_job *a = (struct auth_job *)job;
+    creds_db *db = creds_slot_get(&a->m->creds);
+    creds_result res = {0};
+    a->status = db ? creds_check(db, a->guid, a->user, a->ulen, a->pw, a->pwlen, &res)
+                   : CREDS_UNKNOWN_DEVICE;
+    a->match = res.match;
+    a->cached = res.cached;
+    creds_db_unref(db);
+    explicit_bzero(a->pw, sizeof(a->pw));
+    a->msg.fn = auth_finish;
+    if (ring_post(a->w, &a->msg) != 0)
+        free(a); /* the worker is gone; so is the tunnel */
+}
+
+static void register_device(struct tunnel *t);
+
+static void auth_decide(struct tunnel *t, creds_status st, bool cached)
+{
+    struct wctx *wc = t->wc;
+    bool ok = false;
+    switch (st) {
+    case CREDS_OK:
+        ok = true;
+        STAT_INC(&wc->stats, auth_ok);
+        log_debug("device %s peer %s: login accepted%s", who(t), t->peer,
+                  cached ? " (cached)" : "");
+        break;
+    case CREDS_UNKNOWN_DEVICE:
+        if (M(t)->cfg.auto_enroll) {
+            ok = true;
+            STAT_INC(&wc->stats, auth_enrolled);
+            log_info("device %s peer %s: unknown GUID accepted by auto_enroll", who(t), t->peer);
+        } else {
+            STAT_INC(&wc->stats, auth_unknown_device);
+            log_warn("device %s peer %s: login refused: unknown device (not in credentials)",
+                     who(t), t->peer);
+        }
+        break;
+    case CREDS_BAD_USERNAME:
+        STAT_INC(&wc->stats, auth_bad_username);
+        log_warn("device %s peer %s: login refused: wrong username", who(t), t->peer);
+        break;
+    case CREDS_BAD_PASSWORD:
+        STAT_INC(&wc->stats, auth_bad_password);
+        log_warn("device %s peer %s: login refused: wrong password", who(t), t->peer);
+        break;
+    case CREDS_ERROR:
+    case CREDS_NEED_ARGON2: /* not an answer from creds_check */
+        STAT_INC(&wc->stats, auth_error);
+        log_error("device %s peer %s: login refused: credential check failed (out of memory?)",
+                  who(t), t->peer);
+        break;
+    }
+    if (ok)
+        register_device(t);
+    else
+        want_close(t, RING_CLOSE_GRACEFUL, "login refused");
+    apf_session_auth_result(t->apf, ok);
+}
+
+static void auth_finish(ring_worker *w, ring_msg *msg)
+{
+    struct auth_job *a = (struct auth_job *)((char *)msg - offsetof(struct auth_job, msg));
+    ring_conn *c = ring_conn_find(w, a->conn_id);
+    struct tunnel *t = c ? ring_conn_user(c) : NULL;
+    if (t && t->auth_pending && t->close_how < 0) {
+        t->auth_pending = false;
+        auth_decide(t, a->status, a->cached);
+        apply_close(t);
+    }
+    free(a);
+}
+
+static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
+{
+    struct tunnel *t = user;
+    struct wctx *wc = t->wc;
+    if (!strcmp(req->method, APF_METHOD_NONE)) {
+        /* apf.md 6.2: method none only with a verified client certificate bound to the TLS. */
+        if (t->peer_cert) {
+            STAT_INC(&wc->stats, auth_ok);
+            register_device(t);
+            apf_session_auth_result(s, true);
+        } else {
+            STAT_INC(&wc->stats, auth_bad_password);
+            log_warn("device %s peer %s: login refused: method none without a client certificate",
+                     who(t), t->peer);
+            want_close(t, RING_CLOSE_GRACEFUL, "login refused");
+            apf_session_auth_result(s, false);
+        }
+        return;
+    }
+    if (req->user_len > CREDS_USER_MAX || req->password_len >= sizeof(((struct auth_job *)0)->pw)) {
+        auth_decide(t, CREDS_BAD_USERNAME, false);
+        return;
+    }
+    /* Reconnects with an unchanged password, unknown GUIDs and wrong usernames are decided here
+     * without argon2; only a real password check goes to the pool. */
+    creds_db *db = creds_slot_get(&M(t)->creds);
+    creds_status pre = db ? creds_precheck(db, t->guid.b, req->user, req->user_len, req->password,
+                                           req->password_len, NULL)
+                          : CREDS_UNKNOWN_DEVICE;
+    creds_db_unref(db);
+    if (pre != CREDS_NEED_ARGON2) {
+        auth_decide(t, pre, true);
+        return;
+    }
+    struct auth_job *a = calloc(1, sizeof(*a));
+    if (!a) {
+        auth_decide(t, CREDS_ERROR, false);
+        return;
+    }
+    a->job.run = auth_run;
+    a->m = M(t);
+    a->w = wc->w;
+    a->conn_id = t->conn_id;
+    memcpy(a->guid, req->version ? req->version->uuid_raw : t->guid.b, 16);
+    memcpy(a->user, req->user, req->user_len);
+    a->ulen = req->user_len;
+    memcpy(a->pw, req->password, req->password_len);
+    a->pwlen = req->password_len;
+    if (jobpool_submit(M(t)->auth_pool, &a->job) != 0) {
+        explicit_bzero(a->pw, sizeof(a->pw));
+        free(a);
+        STAT_INC(&wc->stats, auth_busy);
+        log_warn("device %s peer %s: login refused: too many credential checks queued", who(t),
+                 t->peer);
+        want_close(t, RING_CLOSE_GRACEFUL, "auth queue full");
+        apf_session_disconnect(s, APF_DISC_TEMPORARILY_UNAVAILABLE);
+        return;
+    }
+    t->auth_pending = true;
+}
+
+/* --- the directory --- */
+
+struct supersede_msg {
+    ring_msg msg;
+    uint64_t tunnel_id, generation;
+    char new_peer[INET6_ADDRSTRLEN + 8];
+};
+
+static void supersede_run(ring_worker *w, ring_msg *msg)
+{
+    struct supersede_msg *sm = (struct supersede_msg *)msg;
+    ring_conn *c = ring_conn_find(w, sm->tunnel_id);
+    struct tunnel *t = c ? ring_conn_user(c) : NULL;
+    if (t && t->serial == sm->generation && t->close_how < 0) {
+        STAT_INC(&t->wc->stats, superseded);
+        log_info("device %s peer %s: superseded by a new login from %s: closing the old tunnel",
+                 who(t), t->peer, sm->new_peer);
+        t->registered = false; /* the directory already names the new tunnel */
+        if (t->apf)
+            apf_session_disconnect(t->apf, APF_DISC_BY_APPLICATION);
+        want_close(t, RING_CLOSE_GRACEFUL, "superseded");
+        apply_close(t);
+    }
+    free(sm);
+}
+
+void tunnel_supersede(struct mpsd *m, const dir_entry *old, const char *new_peer)
+{
+    if (old->worker >= m->nworkers)
+        return;
+    struct supersede_msg *sm = calloc(1, sizeof(*sm));
+    if (!sm)
+        return;
+    sm->msg.fn = supersede_run;
+    sm->tunnel_id = old->tunnel_id;
+    sm->generation = old->generation;
+    snprintf(sm->new_peer, sizeof(sm->new_peer), "%s", new_peer);
+    if (ring_post(m->workers[old->worker].w, &sm->msg) != 0)
+        free(sm);
+}
+
+static void register_device(struct tunnel *t)
+{
+    dir_entry e = {0}, old;
+    e.guid = t->guid;
+    e.worker = t->wc->index;
+    e.tunnel_id = t->conn_id;
+    e.generation = t->serial;
+    e.connected_since = (int64_t)time(NULL);
+    e.peer = t->peer_sa;
+    int rc = dir_register(M(t)->directory, &e, &old);
+    if (rc < 0) {
+        log_error("device %s peer %s: directory: %s", who(t), t->peer, strerror(-rc));
+        return;
+    }
+    t->registered = true;
+    if (rc == 1)
+        tunnel_supersede(M(t), &old, t->peer);
+}
+
+static void apf_on_ready(apf_session *s, void *user)
+{
+    struct tunnel *t = user;
+    const char *host = apf_session_hostname(s);
+    if (t->registered && host && *host) {
+        int rc = dir_set_hostname(M(t)->directory, &t->guid, t->wc->index, t->conn_id, t->serial,
+                                  host, strlen(host));
+        if (rc < 0 && rc != -ESTALE)
+            log_warn("device %s peer %s: hostname '%s' not registered: %s", who(t), t->peer, host,
+                     strerror(-rc));
+    }
+    uint32_t ports[16];
+    size_t np = apf_session_ports(s, ports, 16);
+    char plist[128] = "";
+    for (size_t i = 0, n = 0; i < np && i < 16 && n < sizeof(plist); i++)
+        n += (size_t)snprintf(plist + n, sizeof(plist) - n, "%s%u", i ? "," : "", ports[i]);
+    char tlsdesc[96] = "plain";
+    struct tls_conn_info info;
+    if (t->tls && tls_conn_info(t->tls, &info) == 0)
+        snprintf(tlsdesc, sizeof(tlsdesc), "%s %s%s", tls_version_name(info.version), info.cipher,
+                 info.resumed ? " resumed" : "");
+    t->state = T_READY;
+    t->deadline_ms = 0;
+    STAT_INC(&t->wc->stats, tunnels_ready);
+    atomic_fetch_add_explicit(&t->wc->stats.ready, 1, memory_order_relaxed);
+    log_info("device %s ready: host '%s' ports %s peer %s (%s)", who(t), host ? host : "", plist,
+             t->peer, tlsdesc);
+}
+
+static void apf_on_disconnect(apf_session *s, uint32_t reason, void *user)
+{
+    struct tunnel *t = user;
+    (void)s;
+    STAT_INC(&t->wc->stats, peer_disconnects);
+    log_info("device %s peer %s: sent DISCONNECT %s (%u)", who(t), t->peer,
+             apf_disconnect_reason_name(reason), reason);
+    want_close(t, RING_CLOSE_GRACEFUL, "device disconnected");
+}
+
+static void apf_on_error(apf_session *s, int err, unsigned msg_type, void *user)
+{
+    struct tunnel *t = user;
+    (void)s;
+    if (err == APF_ERR_TIMEOUT) {
+        STAT_INC(&t->wc->stats, timeout_idle);
+        log_warn("device %s peer %s: silent for more than %ums: dropping the tunnel", who(t),
+                 t->peer, M(t)->cfg.keepalive_timeout_ms);
+        want_close(t, RING_CLOSE_GRACEFUL, "keep-alive timeout");
+        return;
+    }
+    if (err == APF_ERR_AUTH_FAILED || err == APF_ERR_CALLBACK) {
+        want_close(t, err == APF_ERR_CALLBACK ? RING_CLOSE_ABORT : RING_CLOSE_GRACEFUL,
+                   err == APF_ERR_CALLBACK ? "send failed" : "login refused");
+        return;
+    }
+    STAT_INC(&t->wc->stats, apf_errors);
+    if (err < 0 && -err < APF_ERR_COUNT)
+        STAT_INC(&t->wc->stats, apf_error_by_code[-err]);
+    log_warn("device %s peer %s: APF protocol error: %s%s%s: closing", who(t), t->peer,
+             apf_strerror(err), msg_type ? " in " : "",
+             msg_type ? apf_msg_type_name(msg_type) : "");
+    want_close(t, RING_CLOSE_GRACEFUL, "protocol error");
+}
+
+static void apf_debug(apf_session *s, int direction, const uint8_t *p, size_t n, void *user)
+{
+    struct tunnel *t = user;
+    char hex[3 * 64 + 8];
+    apf_hex(p, n < 64 ? n : 64, hex, sizeof(hex));
+    (void)s;
+    log_debug("device %s %s %zu bytes: %s%s", who(t), direction == APF_DEBUG_OUT ? "<-" : "->", n,
+              hex, n > 64 ? " ..." : "");
+}
+
+static const apf_callbacks apf_cbs = {
+    .send = apf_send,
+    .on_version = apf_on_version,
+    .on_auth = apf_on_auth,
+    .on_ready = apf_on_ready,
+    .on_disconnect = apf_on_disconnect,
+    .on_error = apf_on_error,
+};
+
+static int start_apf(struct tunnel *t)
+{
+    const struct config *cfg = &M(t)->cfg;
+    apf_config ac;
+    apf_config_default(&ac);
+    ac.keepalive_interval = cfg->keepalive_interval_ms / 1000;
+    ac.keepalive_timeout = cfg->keepalive_timeout_ms / 1000;
+    ac.idle_timeout_ms = cfg->keepalive_timeout_ms;
+    t->apf = apf_session_new(&ac, &apf_cbs, t);
+    if (!t->apf)
+        return -1;
+    if (log_get_level() >= LOG_DEBUG)
+        apf_session_set_debug(t->apf, apf_debug, t);
+    t->state = T_LOGIN;
+    t->deadline_ms = ring_now_ms(t->wc->w) + cfg->login_timeout_ms;
+    arm_timer(t);
+    return 0;
+}
+
+/* --- TLS callbacks --- */
+
+static size_t tls_output(void *user, const uint8_t *p, size_t n)
+{
+    struct tunnel *t = user;
+    ssize_t r = ring_conn_send(t->conn, p, n);
+    return r > 0 ? (size_t)r : 0;
+}
+
+static void tls_plaintext(void *user, const uint8_t *p, size_t n)
+{
+    struct tunnel *t = user;
+    if (t->close_how >= 0 || !t->apf)
+        return;
+    int rc = apf_session_recv(t->apf, p, n, ring_now_ms(t->wc->w));
+    if (rc == APF_ERR_NOT_APF) {
+        STAT_INC(&t->wc->stats, apf_errors);
+        STAT_INC(&t->wc->stats, apf_error_by_code[-APF_ERR_NOT_APF]);
+        log_warn("peer %s: sent HTTP, not APF, inside TLS: closing", t->peer);
+        want_close(t, RING_CLOSE_ABORT, "not APF");
+    } else if (rc < 0) {
+        want_close(t, RING_CLOSE_GRACEFUL, "APF session ended");
+    }
+}
+
+static void tls_hello(void *user, const struct tls_client_hello *ch)
+{
+    struct tunnel *t = user;
+    if (log_get_level() >= LOG_DEBUG) {
+        char buf[512];
+        tls_client_hello_format(ch, buf, sizeof(buf));
+        log_debug("peer %s: ClientHello %s", t->peer, buf);
+    }
+}
+
+static void tls_handshake_done(void *user, struct tls_conn *c)
+{
+    struct tunnel *t = user;
+    struct tls_conn_info info;
+    release_handshake_slot(t);
+    STAT_INC(&t->wc->stats, tls_ok);
+    if (tls_conn_info(c, &info) == 0) {
+        t->peer_cert = info.has_peer;
+        log_debug("peer %s: TLS up: %s %s%s", t->peer, tls_version_name(info.version), info.cipher,
+                  info.resumed ? " (resumed)" : "");
+    }
+    if (start_apf(t) != 0)
+        want_close(t, RING_CLOSE_ABORT, "out of memory");
+}
+
+/* --- ring callbacks --- */
+
+static void format_peer(struct tunnel *t)
+{
+    socklen_t len = sizeof(t->peer_sa);
+    if (ring_conn_peer(t->conn, (struct sockaddr *)&t->peer_sa, &len) != 0) {
+        snprintf(t->peer, sizeof(t->peer), "?");
+        return;
+    }
+    char host[INET6_ADDRSTRLEN];
+    if (t->peer_sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&t->peer_sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        snprintf(t->peer, sizeof(t->peer), "[%s]:%u", host, ntohs(a->sin6_port));
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&t->peer_sa;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        snprintf(t->peer, sizeof(t->peer), "%s:%u", host, ntohs(a->sin_port));
+    }
+}
+
+/* Caps and drain: refused connections are closed at once, before any allocation. */
+static bool admit(struct wctx *wc, ring_conn *c, bool tls)
+{
+    struct mpsd *m = wc->m;
+    STAT_INC(&wc->stats, accepted);
+    const char *why = NULL;
+    if (atomic_load(&m->draining)) {
+        STAT_INC(&wc->stats, refused_draining);
+        why = "draining";
+    } else if (atomic_load(&m->tunnels) >= (int64_t)m->cfg.max_tunnels) {
+        STAT_INC(&wc->stats, refused_tunnel_cap);
+        why = "max_tunnels reached";
+    } else if (tls && atomic_load(&m->handshakes) >= (int64_t)m->cfg.max_handshakes) {
+        STAT_INC(&wc->stats, refused_handshake_cap);
+        why = "max_handshakes in flight";
+    }
+    if (!why)
+        return true;
+    /* Rate-limited by nature: a refusal costs one line per connection, which is what an operator
+     * wants to see while the cap bites; they are also counted. */
+    log_warn("connection refused: %s", why);
+    ring_conn_close(c, RING_CLOSE_ABORT);
+    return false;
+}
+
+static void open_common(ring_conn *c, bool tls)
+{
+    struct wctx *wc = ring_conn_user(c);
+    struct mpsd *m = wc->m;
+    if (!admit(wc, c, tls)) {
+        ring_conn_set_user(c, NULL);
+        return;
+    }
+    struct tunnel *t = calloc(1, sizeof(*t));
+    if (!t) {
+        ring_conn_set_user(c, NULL);
+        ring_conn_close(c, RING_CLOSE_ABORT);
+        return;
+    }
+    t->wc = wc;
+    t->conn = c;
+    t->conn_id = ring_conn_id(c);
+    t->serial = ++wc->serial;
+    t->close_how = -1;
+    t->opened_ms = ring_now_ms(wc->w);
+    ring_timer_init(&t->timer, on_timer);
+    format_peer(t);
+    ring_conn_set_user(c, t);
+    ring_conn_set_send_cap(c, m->cfg.max_buffered, m->cfg.max_buffered / 4);
+    t->next = wc->head;
+    if (wc->head)
+        wc->head->prev = t;
+    wc->head = t;
+    atomic_fetch_add(&m->tunnels, 1);
+    atomic_fetch_add_explicit(&wc->stats.tunnels, 1, memory_order_relaxed);
+
+    if (tls) {
+        struct tls_ctx *ctx = tls_ctx_slot_get(m->tls);
+        struct tls_conn_io io = {.output = tls_output,
+                                 .plaintext = tls_plaintext,
+                                 .hello = tls_hello,
+                                 .handshake = tls_handshake_done,
+                                 .user = t};
+        t->tls = ctx ? tls_conn_new(ctx, &io) : NULL;
+        tls_ctx_unref(ctx);
+        if (!t->tls) {
+            want_close(t, RING_CLOSE_ABORT, "out of memory");
+            apply_close(t);
+            return;
+        }
+        t->counted_handshake = true;
+        atomic_fetch_add(&m->handshakes, 1);
+        atomic_fetch_add_explicit(&wc->stats.handshakes, 1, memory_order_relaxed);
+        t->state = T_HANDSHAKE;
+        t->deadline_ms = t->opened_ms + m->cfg.handshake_timeout_ms;
+        arm_timer(t);
+    } else if (start_apf(t) != 0) {
+        want_close(t, RING_CLOSE_ABORT, "out of memory");
+        apply_close(t);
+    }
+}
+
+static void on_open_tls(ring_conn *c)
+{
+    open_common(c, true);
+}
+
+static void on_open_plain(ring_conn *c)
+{
+    open_common(c, false);
+}
+
+static void on_data(ring_conn *c, const uint8_t *p, size_t n)
+{
+    struct tunnel *t = ring_conn_user(c);
+    if (!t || t->close_how >= 0)
+        return;
+    if (!t->tls) {
+        tls_plaintext(t, p, n);
+    } else {
+        int rc = tls_conn_feed(t->tls, p, n);
+        if (rc == TLS_E_WANT_WRITE) {
+            STAT_INC(&t->wc->stats, send_overflow);
+            want_close(t, RING_CLOSE_ABORT, "send queue overflow");
+        } else if (rc == TLS_E_CLOSED) {
+            want_close(t, RING_CLOSE_GRACEFUL, "TLS close_notify");
+        } else if (rc < 0 && rc != TLS_E_AGAIN) {
+            if (!tls_conn_handshake_done(t->tls)) {
+                STAT_INC(&t->wc->stats, tls_failed);
+                release_handshake_slot(t);
+                log_warn("peer %s: TLS handshake failed: %s", t->peer, tls_conn_error(t->tls));
+            } else {
+                log_warn("device %s peer %s: TLS error: %s", who(t), t->peer,
+                         tls_conn_error(t->tls));
+            }
+            want_close(t, RING_CLOSE_ABORT, "TLS error");
+        }
+    }
+    if (t->close_how < 0 && t->apf)
+        arm_timer(t); /* the engine's idle deadline moved with the bytes just received */
+    apply_close(t);
+}
+
+static void on_eof(ring_conn *c)
+{
+    struct tunnel *t = ring_conn_user(c);
+    if (t) {
+        want_close(t, RING_CLOSE_GRACEFUL, "device closed the connection");
+        apply_close(t);
+    } else {
+        ring_conn_close(c, RING_CLOSE_GRACEFUL);
+    }
+}
+
+static void on_close(ring_conn *c, int err)
+{
+    struct tunnel *t = ring_conn_user(c);
+    if (!t)
+        return;
+    struct wctx *wc = t->wc;
+    struct mpsd *m = wc->m;
+    if (t->state == T_HANDSHAKE && t->counted_handshake)
+        STAT_INC(&wc->stats, tls_failed); /* abandoned: closed before the handshake ended */
+    release_handshake_slot(t);
+    if (t->registered)
+        dir_unregister(m->directory, &t->guid, wc->index, t->conn_id, t->serial);
+    if (t->state == T_READY)
+        atomic_fetch_sub_explicit(&wc->stats.ready, 1, memory_order_relaxed);
+    ring_timer_cancel(wc->w, &t->timer);
+    uint64_t ms = ring_now_ms(wc->w) - t->opened_ms;
+    if (t->state == T_READY || t->has_guid)
+        log_info("device %s peer %s: tunnel closed after %llu.%03llus: %s%s%s", who(t), t->peer,
+                 (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
+                 t->why ? t->why : "connection lost", err ? ": " : "", err ? strerror(-err) : "");
+    else
+        log_debug("peer %s: connection closed after %llums: %s", t->peer, (unsigned long long)ms,
+                  t->why ? t->why : "connection lost");
+    apf_session_free(t->apf);
+    tls_conn_free(t->tls);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        wc->head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    STAT_INC(&wc->stats, closed);
+    atomic_fetch_sub(&m->tunnels, 1);
+    atomic_fetch_sub_explicit(&wc->stats.tunnels, 1, memory_order_relaxed);
+    free(t);
+}
+
+void tunnel_drain_worker(struct wctx *wc)
+{
+    for (struct tunnel *t = wc->head, *next; t; t = next) {
+        next = t->next;
+        if (t->close_how >= 0)
+            continue;
+        if (t->apf && !apf_session_is_closed(t->apf))
+            apf_session_disconnect(t->apf, APF_DISC_BY_APPLICATION);
+        if (t->tls && tls_conn_handshake_done(t->tls))
+            tls_conn_shutdown(t->tls);
+        want_close(
+            t, t->tls && !tls_conn_handshake_done(t->tls) ? RING_CLOSE_ABORT : RING_CLOSE_GRACEFUL,
+            "mpsd shutting down");
+        apply_close(t);
+    }
+}
+
+const ring_conn_cbs tunnel_tls_cbs = {
+    .on_open = on_open_tls,
+    .on_data = on_data,
+    .on_eof = on_eof,
+    .on_close = on_close,
+};
+
+const ring_conn_cbs tunnel_plain_cbs = {
+    .on_open = on_open_plain,
+    .on_data = on_data,
+    .on_eof = on_eof,
+    .on_close = on_close,
+};
