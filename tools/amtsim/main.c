@@ -55,12 +55,13 @@ static void print_num(const char *name, double v)
         printf(",\"%s\":%.3f", name, v);
 }
 
-static void print_summary(struct sim *s, double t, uint64_t rss_base, uint32_t met, int status)
+static void print_summary(struct sim *s, double t, uint64_t rss, uint64_t rss_base, uint32_t met,
+                          int status)
 {
     const struct sim_opts *o = s->o;
     struct stats_sum ss;
     sum(s, &ss);
-    uint64_t rss = stats_rss_kib();
+    ss.c[ST_READY] = sim_count_up(s); /* the gauge is 0 once everyone left: report who was up */
     printf("{\"summary\":true,\"t\":%.1f,\"mode\":\"%s\",\"count\":%u,\"met\":%u,\"exit\":%d,", t,
            mode_name(o->mode), o->count, met, status);
     stats_print_counters(stdout, &ss);
@@ -151,10 +152,11 @@ int main(int argc, char **argv)
         nanosleep(&ts, NULL);
     }
     double t_end = mono_s() - t0;
+    uint64_t rss = stats_rss_kib(); /* with every tunnel still up */
     sim_stop(&s); /* marks who is still up, then DISCONNECT + close_notify + FIN for all */
     uint32_t met = sim_count_met(&s);
     int status = met == o.count ? 0 : 1;
-    print_summary(&s, t_end, rss_base, met, status);
+    print_summary(&s, t_end, rss, rss_base, met, status);
     sim_free(&s);
     opts_free(&o);
     return status;

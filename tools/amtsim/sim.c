@@ -610,12 +610,22 @@ uint32_t sim_count_met(const struct sim *s)
     return n;
 }
 
+uint32_t sim_count_up(const struct sim *s)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->o->count; i++)
+        n += (s->devs[i].flags & F_UP_AT_END) != 0;
+    return n;
+}
+
 void sim_free(struct sim *s)
 {
     if (s->ring)
         ring_destroy(s->ring);
-    for (uint32_t i = 0; s->devs && i < s->o->count; i++)
+    for (uint32_t i = 0; s->devs && i < s->o->count; i++) {
         tls_session_free(s->devs[i].session);
+        free(s->devs[i].relays);
+    }
     free(s->devs);
     free(s->w);
     if (s->tls)

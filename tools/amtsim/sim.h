@@ -98,6 +98,8 @@ void sim_free(struct sim *s);
 /* After sim_stop: devices that reached what the mode expects. */
 uint32_t sim_count_met(const struct sim *s);
 bool sim_met(const struct sim_opts *o, uint8_t flags);
+/* After sim_stop: devices that were ready and connected when the run ended. */
+uint32_t sim_count_up(const struct sim *s);
 
 /* relay.c */
 int relay_open(struct simdev *sd, uint32_t id, uint32_t port);
