@@ -9,12 +9,16 @@
 struct proc {
     pid_t pid;
     int err_fd; /* read end of the child's stderr (and stdout) */
-    char out[65536];
-    size_t out_len;
+    char *out;  /* everything it printed (the oldest half is dropped past 32 MiB), NUL-ended */
+    size_t out_len, out_cap;
+    bool to_file; /* output goes to a file that err_fd reads: the child never blocks on us */
 };
 
-/* Starts argv[0] with stdout+stderr captured. */
+/* Starts argv[0] with stdout+stderr captured through a pipe. */
 void proc_start(struct proc *p, char *const argv[]);
+/* The same with output into the file `log` (for long-running servers whose output the test
+ * does not read all the time: a full pipe would stall them). */
+void proc_start_logged(struct proc *p, char *const argv[], const char *log);
 /* Reads output until `needle` appears or `timeout_ms` passes; true when found. */
 bool proc_wait_output(struct proc *p, const char *needle, int timeout_ms);
 /* Waits for exit up to timeout_ms; returns the exit status, 128+signal, or -1 on timeout. */
@@ -30,7 +34,6 @@ void write_file(const char *path, const char *text);
 /* A per-test scratch directory (created, unique). */
 const char *scratch_dir(void);
 const char *env_or_die(const char *name);
-
 
 /* A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read it, close). */
 int free_port(void);

@@ -57,20 +57,20 @@ Test(cli, check_config_reports_every_problem_with_its_line)
 {
     char path[300];
     snprintf(path, sizeof(path), "%s/bad.conf", scratch_dir());
-    write_file(path, "[mpsd]\n"                     /* 1 */
-                     "name = mps.example.com\n"      /* 2 */
-                     "workers = many\n"              /* 3 */
-                     "colour = blue\n"               /* 4 */
-                     "[cira]\n"                      /* 5 */
-                     "listen = 127.0.0.1:99999\n"    /* 6 */
-                     "keepalive_interval = 30s\n"    /* 7 */
-                     "keepalive_timeout = 45s\n"     /* 8 */
-                     "tls_profile = ancient\n"       /* 9 */
-                     "max_buffered = 12 parsecs\n"   /* 10 */
-                     "[devices]\n"                   /* 11 */
-                     "auto_enroll = maybe\n"         /* 12 */
-                     "[nope]\n"                      /* 13 */
-                     "x = 1\n");                     /* 14 */
+    write_file(path, "[mpsd]\n"                    /* 1 */
+                     "name = mps.example.com\n"    /* 2 */
+                     "workers = many\n"            /* 3 */
+                     "colour = blue\n"             /* 4 */
+                     "[cira]\n"                    /* 5 */
+                     "listen = 127.0.0.1:99999\n"  /* 6 */
+                     "keepalive_interval = 30s\n"  /* 7 */
+                     "keepalive_timeout = 45s\n"   /* 8 */
+                     "tls_profile = ancient\n"     /* 9 */
+                     "max_buffered = 12 parsecs\n" /* 10 */
+                     "[devices]\n"                 /* 11 */
+                     "auto_enroll = maybe\n"       /* 12 */
+                     "[nope]\n"                    /* 13 */
+                     "x = 1\n");                   /* 14 */
     struct proc p;
     char *argv[] = {mpsd(), "--check-config", path, NULL};
     cr_assert_eq(proc_run(&p, argv, 5000), 1);

@@ -1,0 +1,40 @@
+/* A real mpsd on loopback with generated certificates and credentials, and the amtsim device
+ * simulator to drive it. Each test gets its own scratch dir, ports and lock file. */
+#ifndef MPSD_TEST_FIXTURE_H
+#define MPSD_TEST_FIXTURE_H
+
+#include "../process/proc.h"
+
+#include <stdbool.h>
+
+#define FX_PASSWORD "Fl33t-P@ss!"
+#define FX_DEVICE_GUID "0aa8f7c2-1111-4e2f-9a3b-5c6d7e8f9a0b"
+
+struct fx {
+    struct proc p;
+    char dir[256];
+    char conf[320];
+    char certs[300]; /* the server's cert dir (copies): server.pem, server.key, ca.pem */
+    int port, plain_port;
+};
+
+/* Writes the config (defaults below, then `extra` appended verbatim: later keys are refused as
+ * duplicates, so extra holds only keys the defaults do not set) and starts mpsd; waits until it
+ * runs. [cira] defaults: keepalive 1s/3s, handshake 2s, login 3s. [devices]: group 'fleet' user
+ * admin/FX_PASSWORD (group_auth on) unless `no_group`; device FX_DEVICE_GUID user dev1 always. */
+void fx_start(struct fx *f, const char *cira_extra, const char *devices_extra, bool no_group);
+void fx_stop(struct fx *f, int sig);
+/* Counts occurrences of needle in mpsd's output so far (after draining what is pending). */
+int fx_count(struct fx *f, const char *needle);
+bool fx_wait(struct fx *f, const char *needle, int timeout_ms);
+/* Asks for a stats line (SIGUSR1) and returns the named counter (0 if not printed). */
+long long fx_stat(struct fx *f, const char *name);
+
+/* Runs amtsim against the fixture with `args` (space separated) plus --connect/--ca/--password
+ * defaults; returns its exit status; the output stays in sim->out. */
+int sim_run(struct fx *f, struct proc *sim, const char *args, int timeout_ms);
+void sim_start(struct fx *f, struct proc *sim, const char *args);
+/* A field of amtsim's final JSON summary ("ready_total" -> its number), -1 if absent. */
+long long sim_field(const struct proc *sim, const char *name);
+
+#endif

@@ -1,0 +1,291 @@
+/* CIRA end to end: a real mpsd on loopback, driven by amtsim devices. Every bad-input case ends
+ * with a fresh device that still logs in, to show nothing else was disturbed. */
+#include "fixture.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* One normal device logs in and stays up: the server is still healthy. */
+static void fresh_device_connects(struct fx *f)
+{
+    struct proc sim;
+    int rc = sim_run(f, &sim, "--count 1 --duration 1 --uuid-base 77777777-0000-4000-8000-000000000000",
+                     20000);
+    cr_assert_eq(rc, 0, "a fresh device must still connect:\n%s", sim.out);
+    cr_assert_eq(sim_field(&sim, "ready_total"), 1, "%s", sim.out);
+}
+
+Test(cira, thousand_devices_stay_up_across_keepalive_periods, .timeout = 240)
+{
+    struct fx f;
+    fx_start(&f, NULL, NULL, false);
+    struct proc sim;
+    /* keepalive_interval is 1 s and the timeout 3 s: 8 s of holding spans several periods. */
+    int rc = sim_run(&f, &sim,
+                     "--count 1000 --duration 8 --inflight 128 --workers 2 "
+                     "--sources 127.0.0.2-127.0.0.5",
+                     180000);
+    cr_assert_eq(rc, 0, "amtsim:\n%s", sim.out);
+    cr_expect_eq(sim_field(&sim, "ready_total"), 1000, "%s", sim.out);
+    cr_expect_eq(sim_field(&sim, "closed_by_server"), 0, "%s", sim.out);
+    /* The device honours the MPS' 1 s interval: at least ~5 rounds each, each answered. */
+    long long sent = sim_field(&sim, "keepalives_sent");
+    long long replies = sim_field(&sim, "keepalive_replies");
+    cr_expect_geq(sent, 5000, "keep-alives sent: %lld\n%s", sent, sim.out);
+    cr_expect_geq(replies, sent - 1000, "replies %lld for %lld sent", replies, sent);
+    cr_expect_eq(fx_stat(&f, "tunnels_ready"), 1000);
+    cr_expect_eq(fx_stat(&f, "timeout_idle"), 0);
+    cr_expect_eq(fx_stat(&f, "auth_ok"), 1000);
+    cr_expect_eq(fx_count(&f, "device 12345678-0000-4000-8000-0000000003e7 ready"), 1,
+                 "the last device's ready line names its GUID");
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, wrong_password_is_refused_and_counted, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, NULL, NULL, false);
+    struct proc sim;
+    int rc = sim_run(&f, &sim, "--count 5 --mode bad-password", 30000);
+    cr_assert_eq(rc, 0, "every device must see USERAUTH_FAILURE:\n%s", sim.out);
+    cr_expect_eq(fx_count(&f, "login refused: wrong password"), 5, "%s", f.p.out);
+    cr_expect(fx_count(&f, "peer 127.0.0.1:") >= 5, "log lines name the peer");
+    cr_expect_eq(fx_stat(&f, "auth_bad_password"), 5);
+    cr_expect_eq(fx_count(&f, "Fl33t"), 0, "the password must never be logged");
+    fresh_device_connects(&f);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, unknown_guid_is_refused_known_device_accepted, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, NULL, NULL, true); /* device entries only: no group credential */
+    struct proc sim;
+    int rc = sim_run(&f, &sim,
+                     "--count 2 --mode bad-password --uuid-base 99999999-0000-4000-8000-000000000000",
+                     30000);
+    cr_assert_eq(rc, 0, "unknown devices must be refused:\n%s", sim.out);
+    cr_expect_eq(fx_count(&f, "login refused: unknown device"), 2, "%s", f.p.out);
+    cr_expect_eq(fx_stat(&f, "auth_unknown_device"), 2);
+    rc = sim_run(&f, &sim, "--count 1 --duration 1 --user dev1 --uuid-base " FX_DEVICE_GUID, 30000);
+    cr_assert_eq(rc, 0, "the known device logs in:\n%s\n%s", sim.out, f.p.out);
+    cr_expect_eq(fx_count(&f, "device " FX_DEVICE_GUID " ready"), 1);
+    /* right GUID, wrong username */
+    rc = sim_run(&f, &sim, "--count 1 --mode bad-password --user admin --uuid-base " FX_DEVICE_GUID,
+                 30000);
+    cr_assert_eq(rc, 0, "%s", sim.out);
+    cr_expect_eq(fx_count(&f, "login refused: wrong username"), 1, "%s", f.p.out);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, garbage_after_tls_gets_protocol_error, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, NULL, NULL, false);
+    struct proc sim;
+    int rc = sim_run(&f, &sim, "--count 3 --mode garbage", 30000);
+    cr_assert_eq(rc, 0, "garbage senders must be dropped:\n%s", sim.out);
+    cr_expect_geq(fx_count(&f, "APF protocol error"), 3, "%s", f.p.out);
+    cr_expect_geq(fx_stat(&f, "apf_errors"), 3);
+    fresh_device_connects(&f);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, overlong_length_is_refused_without_allocating, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, NULL, NULL, false);
+    struct proc sim;
+    int rc = sim_run(&f, &sim, "--count 3 --mode overlong", 30000);
+    cr_assert_eq(rc, 0, "over-long messages must be refused:\n%s", sim.out);
+    cr_expect_geq(fx_count(&f, "APF protocol error"), 3, "%s", f.p.out);
+    fresh_device_connects(&f);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, silent_device_is_dropped_within_the_timeout, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, NULL, NULL, false);
+    struct proc sim;
+    long long t0 = now_ms();
+    int rc = sim_run(&f, &sim, "--count 3 --mode silent --timeout 20", 30000);
+    long long took = now_ms() - t0;
+    cr_assert_eq(rc, 0, "silent devices must be dropped:\n%s", sim.out);
+    /* keepalive_timeout is 3 s: dropped after it, and well before 3 s + a few ticks more */
+    cr_expect_lt(took, 9000, "dropped after %lld ms", took);
+    cr_expect_eq(fx_count(&f, "silent for more than 3000ms"), 3, "%s", f.p.out);
+    cr_expect_eq(fx_stat(&f, "timeout_idle"), 3);
+    fresh_device_connects(&f);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, stalled_handshake_times_out, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, NULL, NULL, false);
+    struct proc sim;
+    int rc = sim_run(&f, &sim, "--count 3 --mode stall-handshake --timeout 20", 30000);
+    cr_assert_eq(rc, 0, "stalled handshakes must be dropped:\n%s", sim.out);
+    cr_expect_eq(fx_count(&f, "TLS handshake not done within 2000ms"), 3, "%s", f.p.out);
+    cr_expect_eq(fx_stat(&f, "timeout_handshake"), 3);
+    cr_expect_eq(fx_stat(&f, "handshakes"), 0, "no handshake slot may leak");
+    fresh_device_connects(&f);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, plain_garbage_instead_of_tls_fails_fast, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, NULL, NULL, false);
+    struct proc sim;
+    int rc = sim_run(&f, &sim, "--count 3 --mode no-tls-garbage", 30000);
+    cr_assert_eq(rc, 0, "%s", sim.out);
+    cr_expect_eq(fx_count(&f, "TLS handshake failed"), 3, "%s", f.p.out);
+    cr_expect_eq(fx_stat(&f, "tls_failed"), 3);
+    fresh_device_connects(&f);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, duplicate_guid_supersedes_the_old_tunnel, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, NULL, NULL, false);
+    struct proc first, second;
+    const char *uuid = "--uuid-base 5a5a5a5a-0000-4000-8000-000000000000";
+    char args[256];
+    snprintf(args, sizeof(args), "--count 1 --duration 6 %s", uuid);
+    sim_start(&f, &first, args);
+    cr_assert(fx_wait(&f, "device 5a5a5a5a-0000-4000-8000-000000000000 ready", 10000), "%s",
+              f.p.out);
+    snprintf(args, sizeof(args), "--count 1 --duration 2 %s", uuid);
+    int rc = sim_run(&f, &second, args, 20000);
+    cr_assert_eq(rc, 0, "the second login wins:\n%s", second.out);
+    cr_expect(fx_wait(&f, "superseded by a new login", 5000), "%s", f.p.out);
+    rc = proc_wait_exit(&first, 20000);
+    cr_expect_neq(rc, 0, "the first tunnel must have been closed by the server:\n%s", first.out);
+    cr_expect_eq(sim_field(&first, "closed_by_server"), 1, "%s", first.out);
+    cr_expect_eq(fx_stat(&f, "superseded"), 1);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, tunnel_cap_refuses_the_excess, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, "max_tunnels = 5\n", NULL, false);
+    struct proc sim;
+    sim_run(&f, &sim, "--count 8 --duration 2 --timeout 10", 30000);
+    cr_expect_eq(sim_field(&sim, "ready_total"), 5, "%s", sim.out);
+    cr_expect_eq(fx_count(&f, "connection refused: max_tunnels reached"), 3, "%s", f.p.out);
+    cr_expect_eq(fx_stat(&f, "refused_tunnel_cap"), 3);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, sighup_new_certificate_keeps_every_tunnel, .timeout = 120)
+{
+    struct fx f;
+    fx_start(&f, NULL, NULL, false);
+    char cmd[4096];
+    struct proc old;
+    sim_start(&f, &old, "--count 100 --duration 10");
+    cr_assert(fx_wait(&f, "device 12345678-0000-4000-8000-000000000063 ready", 20000), "%s",
+              f.p.out);
+
+    /* A new CA and server certificate, written over the files the config names. */
+    snprintf(cmd, sizeof(cmd),
+             "%s --dir %s/new --name 127.0.0.1 --bits 2048 >/dev/null && cp %s/new/server.pem "
+             "%s/new/server.key %s/ && cp %s/new/ca.pem %s/newca.pem",
+             env_or_die("MPSD_CERTS_TOOL"), f.dir, f.dir, f.dir, f.certs, f.dir, f.dir);
+    cr_assert_eq(system(cmd), 0);
+    kill(f.p.pid, SIGHUP);
+    cr_assert(fx_wait(&f, "reload: TLS certificate", 10000), "%s", f.p.out);
+
+    /* New devices must trust the new CA; the old CA no longer verifies the server. */
+    struct proc fresh;
+    snprintf(cmd, sizeof(cmd),
+             "--count 3 --duration 1 --ca %s/newca.pem --uuid-base 66666666-0000-4000-8000-000000000000",
+             f.dir);
+    int rc = sim_run(&f, &fresh, cmd, 30000);
+    cr_expect_eq(rc, 0, "devices trusting the new CA connect:\n%s", fresh.out);
+
+    rc = proc_wait_exit(&old, 30000);
+    cr_expect_eq(rc, 0, "every old tunnel survived the reload:\n%s", old.out);
+    cr_expect_eq(sim_field(&old, "closed_by_server"), 0, "%s", old.out);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, sigterm_drains_with_disconnect_and_exits, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, NULL, NULL, false);
+    struct proc sim;
+    sim_start(&f, &sim, "--count 50 --duration 20");
+    cr_assert(fx_wait(&f, "device 12345678-0000-4000-8000-000000000031 ready", 20000), "%s",
+              f.p.out);
+    long long t0 = now_ms();
+    int rc = proc_stop(&f.p, SIGTERM, 10000);
+    long long took = now_ms() - t0;
+    cr_expect_eq(rc, 0, "mpsd exits cleanly:\n%s", f.p.out);
+    cr_expect_lt(took, 5000, "drain took %lld ms (drain_timeout 3 s)", took);
+    cr_expect(strstr(f.p.out, "draining 50 tunnels"), "%s", f.p.out);
+    proc_wait_exit(&sim, 30000);
+    cr_expect_eq(sim_field(&sim, "closed_by_server"), 50, "%s", sim.out);
+    cr_expect(strstr(sim.out, "BY_APPLICATION"), "devices get DISCONNECT BY_APPLICATION:\n%s",
+              sim.out);
+}
+
+Test(cira, legacy_profile_accepts_tls11_static_rsa, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, "tls_profile = legacy\n", NULL, false);
+    struct proc sim;
+    int rc = sim_run(&f, &sim, "--count 2 --duration 1 --tls-max 1.1 --ciphers AES128-SHA", 30000);
+    cr_assert_eq(rc, 0, "an AMT 11 style client logs in on the legacy profile:\n%s\n%s", sim.out,
+                 f.p.out);
+    cr_expect_eq(fx_count(&f, "(TLS 1.1 AES128-SHA)"), 2, "%s", f.p.out);
+    fresh_device_connects(&f); /* and a modern device still gets TLS 1.2+ */
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, modern_profile_refuses_tls11_with_a_clear_line, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, NULL, NULL, false);
+    struct proc sim;
+    sim_run(&f, &sim, "--count 1 --duration 1 --timeout 5 --tls-max 1.1 --ciphers AES128-SHA",
+            30000);
+    cr_expect_eq(sim_field(&sim, "ready_total"), 0, "%s", sim.out);
+    cr_expect(fx_wait(&f, "profile modern requires >= TLS 1.2", 5000), "%s", f.p.out);
+    cr_expect_eq(fx_stat(&f, "tls_failed"), 1);
+    fresh_device_connects(&f);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, plain_listener_for_tls_offload, .timeout = 60)
+{
+    struct fx f;
+    char extra[128];
+    /* plain_listen is set, so the port is known only after fx_start picked it: pick our own */
+    int port = free_port();
+    snprintf(extra, sizeof(extra), "plain_listen = 127.0.0.1:%d\n", port);
+    fx_start(&f, extra, NULL, false);
+    cr_assert(fx_wait(&f, "(plain APF, TLS offloaded)", 5000), "%s", f.p.out);
+    struct proc sim;
+    char args[128];
+    snprintf(args, sizeof(args), "--plain --connect 127.0.0.1:%d --count 3 --duration 1", port);
+    int rc = sim_run(&f, &sim, args, 30000);
+    cr_assert_eq(rc, 0, "%s\n%s", sim.out, f.p.out);
+    cr_expect_eq(fx_count(&f, "(plain)"), 3, "%s", f.p.out);
+    fx_stop(&f, SIGTERM);
+}
