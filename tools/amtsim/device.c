@@ -311,6 +311,8 @@ static int on_forward_answer(struct device *d, const apf_msg *m, uint64_t now_ms
 static int handle(struct device *d, const apf_msg *m, uint64_t now_ms)
 {
     apf_msg r;
+    if (d->state == DS_FAULT && m->type != APF_DISCONNECT)
+        return DEV_OK; /* the fault is out: only listen for how the MPS ends it */
     switch (m->type) {
     case APF_SERVICE_ACCEPT:
         return on_service_accept(d, m);
@@ -398,6 +400,8 @@ static ssize_t parse(struct device *d, const uint8_t *p, size_t n, uint64_t now_
         int r = apf_unpack(p + off, n - off, &lim, flags, &m, &len);
         if (r == APF_ERR_AGAIN)
             break;
+        if (r < 0 && d->state == DS_FAULT)
+            return (ssize_t)n; /* whatever the MPS answers a fault with: drop it */
         if (r < 0)
             return dev_violation(d, 0);
         off += len;

@@ -5,7 +5,7 @@
  * ready device and checks the HTTP answer names that device's UUID.
  *
  *   amtsim-mps --listen 127.0.0.1:PORT --cert F --key F --password PW [--plain] [--probe]
- *              [--workers W] [--idle-ms MS]
+ *              [--workers W] [--idle-ms MS] [--drop-ms MS: disconnect each tunnel MS after ready]
  * Prints one JSON line of counters per second on stdout.
  */
 #include <arpa/inet.h>
@@ -26,9 +26,9 @@ struct mps {
     struct tls_ctx *tls;
     const char *password;
     bool plain, probe;
-    uint32_t idle_ms;
+    uint32_t idle_ms, drop_ms;
     struct sim_addr addr;
-    _Atomic uint64_t conns, ready, auth_fail, errors, probes_ok, probes_bad, ka;
+    _Atomic uint64_t conns, ready, auth_fail, errors, probes_ok, probes_bad, chan_bytes;
 };
 static struct mps M;
 static apf_callbacks apf_cbs;
@@ -42,6 +42,7 @@ struct tun {
     char rx[512];
     size_t rx_len;
     bool was_ready;
+    uint64_t ready_ms;
 };
 
 static int apf_send(apf_session *s, const uint8_t *p, size_t n, void *user)
@@ -67,6 +68,7 @@ static void on_ready(apf_session *s, void *user)
 {
     struct tun *t = user;
     t->was_ready = true;
+    t->ready_ms = ring_now_ms(ring_conn_worker(t->c));
     atomic_fetch_add(&M.ready, 1);
     uint32_t id;
     if (M.probe && apf_channel_open(s, 16992, NULL, 0, NULL, &id) == APF_OK) {
@@ -85,7 +87,8 @@ static void on_chan_data(apf_session *s, uint32_t id, const uint8_t *p, size_t n
     t->rx_len += k;
     t->rx[t->rx_len] = 0;
     apf_channel_consumed(s, id, n);
-    if (strstr(t->rx, "}\n")) {
+    atomic_fetch_add(&M.chan_bytes, n);
+    if (strstr(t->rx, "}\n") || (n >= 2 && p[n - 2] == '}' && p[n - 1] == '\n')) {
         bool good = strstr(t->rx, "200 OK") && strstr(t->rx, t->uuid) && strstr(t->rx, "16992");
         atomic_fetch_add(good ? &M.probes_ok : &M.probes_bad, 1);
         t->rx_len = 0;
@@ -118,7 +121,12 @@ static void tick(ring_timer *tm)
         ring_conn_close(t->c, RING_CLOSE_GRACEFUL);
         return;
     }
-    ring_timer_arm(w, tm, 1000);
+    if (M.drop_ms && t->was_ready && ring_now_ms(w) >= t->ready_ms + M.drop_ms) {
+        apf_session_disconnect(t->s, APF_DISC_BY_APPLICATION); /* --drop-ms: end it ourselves */
+        ring_conn_close(t->c, RING_CLOSE_GRACEFUL);
+        return;
+    }
+    ring_timer_arm(w, tm, M.drop_ms && M.drop_ms < 1000 ? M.drop_ms : 1000);
 }
 
 static void c_open(ring_conn *c)
@@ -203,6 +211,8 @@ int main(int argc, char **argv)
             workers = (unsigned)atoi(v), i++;
         else if (!strcmp(a, "--idle-ms"))
             M.idle_ms = (uint32_t)atoi(v), i++;
+        else if (!strcmp(a, "--drop-ms"))
+            M.drop_ms = (uint32_t)atoi(v), i++;
         else if (!strcmp(a, "--plain"))
             M.plain = true;
         else if (!strcmp(a, "--probe"))
@@ -240,10 +250,11 @@ int main(int argc, char **argv)
     while (!stop) {
         sleep(1);
         printf("{\"conns\":%llu,\"ready\":%llu,\"auth_fail\":%llu,\"errors\":%llu,"
-               "\"probes_ok\":%llu,\"probes_bad\":%llu}\n",
+               "\"probes_ok\":%llu,\"probes_bad\":%llu,\"chan_bytes\":%llu}\n",
                (unsigned long long)M.conns, (unsigned long long)M.ready,
                (unsigned long long)M.auth_fail, (unsigned long long)M.errors,
-               (unsigned long long)M.probes_ok, (unsigned long long)M.probes_bad);
+               (unsigned long long)M.probes_ok, (unsigned long long)M.probes_bad,
+               (unsigned long long)M.chan_bytes);
         fflush(stdout);
     }
     ring_stop(r);

@@ -98,7 +98,7 @@ void sim_device_error(struct simdev *sd, int err)
         return;
     case DEV_ERR_REFUSED:
         sd->flags |= F_REFUSED;
-        sd_end(sd, K_REFUSED, stat_reason_apf(APF_DISC_NO_MORE_AUTH_METHODS_AVAILABLE));
+        sd_end(sd, K_REFUSED, R_SIM + SR_REFUSED);
         return;
     case DEV_ERR_DISCONNECT:
         sd_end(sd, K_DROPPED, stat_reason_apf(sd->dev.disc_reason));

@@ -11,7 +11,7 @@ static const int errnos[] = {ECONNRESET,    ECONNREFUSED, ETIMEDOUT, EPIPE,
                              EADDRNOTAVAIL, ENOMEM,       ECANCELED};
 static const char *const errno_names[] = {"reset",         "refused", "timedout",  "epipe",
                                           "eaddrnotavail", "enomem",  "ecanceled", "other"};
-static const char *const sim_names[] = {"timeout", "protocol_error", "send_overflow", "connect"};
+static const char *const sim_names[] = {"timeout", "protocol_error", "send_overflow"};
 
 unsigned stat_reason_apf(uint32_t code)
 {
@@ -41,6 +41,8 @@ const char *stat_reason_name(unsigned r, char *buf, size_t cap)
         snprintf(buf, cap, "eof");
     else if (r < R_SIM)
         snprintf(buf, cap, "socket:%s", errno_names[r - R_ERRNO]);
+    else if (r == R_SIM + SR_REFUSED)
+        snprintf(buf, cap, "apf:USERAUTH_FAILURE");
     else
         snprintf(buf, cap, "sim:%s", sim_names[r - R_SIM]);
     return buf;

@@ -36,7 +36,7 @@ enum {
     R_SIM = R_ERRNO + 8, /* + enum stat_sim_reason */
     R__COUNT = R_SIM + 4
 };
-enum stat_sim_reason { SR_TIMEOUT, SR_PROTOCOL, SR_SEND, SR_CONNECT };
+enum stat_sim_reason { SR_TIMEOUT, SR_PROTOCOL, SR_SEND, SR_REFUSED };
 
 unsigned stat_reason_apf(uint32_t code);
 unsigned stat_reason_tls(int tls_err);
