@@ -19,6 +19,31 @@ static long long now_ms(void)
     return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+/* Output buffers live until the test process exits (tests read them after the child is gone);
+ * freed at exit so LeakSanitizer sees no leak. */
+static char *buffers[256];
+static unsigned nbuffers;
+
+static void free_buffers(void)
+{
+    for (unsigned i = 0; i < nbuffers; i++)
+        free(buffers[i]);
+    nbuffers = 0;
+}
+
+static void track(struct proc *p, char *old)
+{
+    for (unsigned i = 0; i < nbuffers; i++)
+        if (buffers[i] == old) {
+            buffers[i] = p->out;
+            return;
+        }
+    if (nbuffers == 0)
+        atexit(free_buffers);
+    if (nbuffers < 256)
+        buffers[nbuffers++] = p->out;
+}
+
 static void start(struct proc *p, char *const argv[], const char *log)
 {
     int fds[2];
@@ -26,6 +51,7 @@ static void start(struct proc *p, char *const argv[], const char *log)
     p->out_cap = 1 << 20;
     p->out = calloc(1, p->out_cap);
     cr_assert_not_null(p->out);
+    track(p, NULL);
     if (log) {
         fds[1] = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
         fds[0] = open(log, O_RDONLY | O_CLOEXEC);
@@ -71,9 +97,11 @@ static void drain(struct proc *p, int wait_ms)
         /* Keep reading whatever happens: a child blocked on a full pipe would look hung. */
         if (p->out_cap - 1 - p->out_len < 65536) {
             if (p->out_cap < (32u << 20)) {
+                char *old = p->out;
                 p->out_cap *= 2;
                 p->out = realloc(p->out, p->out_cap);
                 cr_assert_not_null(p->out);
+                track(p, old);
             } else {
                 size_t half = p->out_len / 2;
                 memmove(p->out, p->out + half, p->out_len - half);

@@ -19,6 +19,8 @@ void buf_put(struct buf *b, const uint8_t *p, size_t n)
 
 void buf_drop(struct buf *b, size_t n)
 {
+    if (n == 0)
+        return; /* b->p may still be NULL */
     memmove(b->p, b->p + n, b->len - n);
     b->len -= n;
 }
