@@ -31,17 +31,19 @@ static void free_buffers(void)
     nbuffers = 0;
 }
 
-static void track(struct proc *p, char *old)
+/* Records p->out in slot p->buf_slot (a new slot when -1). */
+static void track(struct proc *p)
 {
-    for (unsigned i = 0; i < nbuffers; i++)
-        if (buffers[i] == old) {
-            buffers[i] = p->out;
-            return;
-        }
+    if (p->buf_slot >= 0) {
+        buffers[p->buf_slot] = p->out;
+        return;
+    }
     if (nbuffers == 0)
         atexit(free_buffers);
-    if (nbuffers < 256)
+    if (nbuffers < 256) {
+        p->buf_slot = (int)nbuffers;
         buffers[nbuffers++] = p->out;
+    }
 }
 
 static void start(struct proc *p, char *const argv[], const char *log)
@@ -51,7 +53,8 @@ static void start(struct proc *p, char *const argv[], const char *log)
     p->out_cap = 1 << 20;
     p->out = calloc(1, p->out_cap);
     cr_assert_not_null(p->out);
-    track(p, NULL);
+    p->buf_slot = -1;
+    track(p);
     if (log) {
         fds[1] = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
         fds[0] = open(log, O_RDONLY | O_CLOEXEC);
@@ -97,11 +100,10 @@ static void drain(struct proc *p, int wait_ms)
         /* Keep reading whatever happens: a child blocked on a full pipe would look hung. */
         if (p->out_cap - 1 - p->out_len < 65536) {
             if (p->out_cap < (32u << 20)) {
-                char *old = p->out;
                 p->out_cap *= 2;
                 p->out = realloc(p->out, p->out_cap);
                 cr_assert_not_null(p->out);
-                track(p, old);
+                track(p);
             } else {
                 size_t half = p->out_len / 2;
                 memmove(p->out, p->out + half, p->out_len - half);

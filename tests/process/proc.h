@@ -11,6 +11,7 @@ struct proc {
     int err_fd; /* read end of the child's stderr (and stdout) */
     char *out;  /* everything it printed (the oldest half is dropped past 32 MiB), NUL-ended */
     size_t out_len, out_cap;
+    int buf_slot; /* where the output buffer is recorded for freeing at exit */
     bool to_file; /* output goes to a file that err_fd reads: the child never blocks on us */
 };
 
