@@ -143,14 +143,43 @@ static void worker_stop(ring_worker *w, void *arg)
 
 /* --- control loop --- */
 
+/* The fleet's TLS census: negotiated versions and suites, and the highest version each device
+ * offered (what an operator needs before turning the legacy profile off). */
+static void format_census(struct mpsd *m, char *buf, size_t cap)
+{
+    static const char *const vnames[TLS_VIDX__COUNT] = {"1.0", "1.1", "1.2", "1.3", "other"};
+    struct tls_census c;
+    struct tls_ctx *ctx = tls_ctx_slot_get(m->tls);
+    tls_ctx_census(ctx, &c);
+    tls_ctx_unref(ctx);
+    size_t n = (size_t)snprintf(buf, cap, "tls_resumed=%llu", (unsigned long long)c.resumed);
+    for (int i = 0; i < TLS_VIDX__COUNT && n < cap; i++)
+        if (c.version[i])
+            n += (size_t)snprintf(buf + n, cap - n, " tls_version{%s}=%llu", vnames[i],
+                                  (unsigned long long)c.version[i]);
+    for (int i = 0; i < TLS_VIDX__COUNT && n < cap; i++)
+        if (c.offered_max[i])
+            n += (size_t)snprintf(buf + n, cap - n, " tls_offered_max{%s}=%llu", vnames[i],
+                                  (unsigned long long)c.offered_max[i]);
+    for (size_t i = 0; i <= tls_suite_count() && i < TLS_SUITE_SLOTS && n < cap; i++) {
+        if (!c.suite[i])
+            continue;
+        const char *name = i < tls_suite_count() ? tls_suite_name(tls_suite_id_at(i)) : NULL;
+        n += (size_t)snprintf(buf + n, cap - n, " tls_suite{%s}=%llu", name ? name : "other",
+                              (unsigned long long)c.suite[i]);
+    }
+}
+
 static void log_stats(struct mpsd *m, const char *when)
 {
     struct stats_snapshot s = {0};
     for (unsigned i = 0; i < m->nworkers; i++)
         stats_accumulate(&m->workers[i].stats, &s);
-    char buf[2048];
+    char buf[2048], census[1024] = "";
     stats_format(&s, buf, sizeof(buf));
-    log_info("stats%s: %s directory=%zu", when, buf, dir_count(m->directory));
+    if (m->tls)
+        format_census(m, census, sizeof(census));
+    log_info("stats%s: %s directory=%zu %s", when, buf, dir_count(m->directory), census);
 }
 
 static void reload(struct mpsd *m)

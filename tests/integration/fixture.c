@@ -16,8 +16,11 @@ static void hash_line(char *out, size_t cap, const char *prefix, const char *pw)
     snprintf(out, cap, "%s %s\n", prefix, phc);
 }
 
-void fx_start(struct fx *f, const char *cira_extra, const char *devices_extra, bool no_group)
+void fx_start(struct fx *f, const struct fx_opts *o)
 {
+    static const struct fx_opts none;
+    if (!o)
+        o = &none;
     memset(f, 0, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/mpsd-it-XXXXXX");
     cr_assert_not_null(mkdtemp(f->dir));
@@ -25,14 +28,15 @@ void fx_start(struct fx *f, const char *cira_extra, const char *devices_extra, b
     snprintf(f->certs, sizeof(f->certs), "%s/certs", f->dir);
     char cmd[2048];
     const char *src = env_or_die("MPSD_CERTS");
-    snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp '%s/server.pem' '%s/server.key' '%s/ca.pem' '%s/'",
-             f->certs, src, src, src, f->certs);
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p '%s' && cp '%s/server.pem' '%s/server.key' '%s/ca.pem' '%s/'", f->certs, src,
+             src, src, f->certs);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
     f->port = free_port();
     f->plain_port = free_port();
 
     char creds[4096] = "", line[512], path[400];
-    if (!no_group) {
+    if (!o->no_group) {
         hash_line(line, sizeof(line), "group fleet admin", FX_PASSWORD);
         strcat(creds, line);
     }
@@ -43,13 +47,14 @@ void fx_start(struct fx *f, const char *cira_extra, const char *devices_extra, b
 
     char text[4096];
     snprintf(text, sizeof(text),
-             "[mpsd]\nname = 127.0.0.1\nlock_file = %s/lock\nworkers = 2\nlog_level = info\n"
+             "[mpsd]\nname = 127.0.0.1\nlock_file = %s/lock\nworkers = 2\nlog_level = %s\n"
              "[cira]\nlisten = 127.0.0.1:%d\ncert = %s/server.pem\nkey = %s/server.key\n"
              "keepalive_interval = 1s\nkeepalive_timeout = 3s\nhandshake_timeout = 2s\n"
              "login_timeout = 3s\ndrain_timeout = 3s\n%s"
              "[devices]\ncredentials = %s\ngroup_auth = %s\n%s",
-             f->dir, f->port, f->certs, f->certs, cira_extra ? cira_extra : "", path,
-             no_group ? "false" : "true", devices_extra ? devices_extra : "");
+             f->dir, o->debug ? "debug" : "info", f->port, f->certs, f->certs,
+             o->cira ? o->cira : "", path, o->no_group ? "false" : "true",
+             o->devices ? o->devices : "");
     snprintf(f->conf, sizeof(f->conf), "%s/mpsd.conf", f->dir);
     write_file(f->conf, text);
 

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#define FX_PASSWORD "Fl33t-P@ss!"
+#define FX_PASSWORD    "Fl33t-P@ss!"
 #define FX_DEVICE_GUID "0aa8f7c2-1111-4e2f-9a3b-5c6d7e8f9a0b"
 
 struct fx {
@@ -18,11 +18,17 @@ struct fx {
     int port, plain_port;
 };
 
-/* Writes the config (defaults below, then `extra` appended verbatim: later keys are refused as
- * duplicates, so extra holds only keys the defaults do not set) and starts mpsd; waits until it
- * runs. [cira] defaults: keepalive 1s/3s, handshake 2s, login 3s. [devices]: group 'fleet' user
- * admin/FX_PASSWORD (group_auth on) unless `no_group`; device FX_DEVICE_GUID user dev1 always. */
-void fx_start(struct fx *f, const char *cira_extra, const char *devices_extra, bool no_group);
+struct fx_opts {
+    const char *cira;    /* extra [cira] lines (keys the defaults do not set) */
+    const char *devices; /* extra [devices] lines */
+    bool no_group;       /* no group credential: only device entries log in */
+    bool debug;          /* log_level = debug */
+};
+
+/* Writes the config and starts mpsd; waits until it runs. [cira] defaults: keepalive 1s/3s,
+ * handshake 2s, login 3s. [devices]: group 'fleet' user admin/FX_PASSWORD (group_auth on) unless
+ * no_group; device FX_DEVICE_GUID user dev1 always. o may be NULL. */
+void fx_start(struct fx *f, const struct fx_opts *o);
 void fx_stop(struct fx *f, int sig);
 /* Counts occurrences of needle in mpsd's output so far (after draining what is pending). */
 int fx_count(struct fx *f, const char *needle);

@@ -1,5 +1,6 @@
 /* CIRA end to end: a real mpsd on loopback, driven by amtsim devices. Every bad-input case ends
  * with a fresh device that still logs in, to show nothing else was disturbed. */
+#include "creds.h"
 #include "fixture.h"
 
 #include <criterion/criterion.h>
@@ -20,8 +21,8 @@ static long long now_ms(void)
 static void fresh_device_connects(struct fx *f)
 {
     struct proc sim;
-    int rc = sim_run(f, &sim, "--count 1 --duration 1 --uuid-base 77777777-0000-4000-8000-000000000000",
-                     20000);
+    int rc = sim_run(
+        f, &sim, "--count 1 --duration 1 --uuid-base 77777777-0000-4000-8000-000000000000", 20000);
     cr_assert_eq(rc, 0, "a fresh device must still connect:\n%s", sim.out);
     cr_assert_eq(sim_field(&sim, "ready_total"), 1, "%s", sim.out);
 }
@@ -29,7 +30,7 @@ static void fresh_device_connects(struct fx *f)
 Test(cira, thousand_devices_stay_up_across_keepalive_periods, .timeout = 240)
 {
     struct fx f;
-    fx_start(&f, NULL, NULL, false);
+    fx_start(&f, NULL);
     struct proc sim;
     /* keepalive_interval is 1 s and the timeout 3 s: 8 s of holding spans several periods. */
     int rc = sim_run(&f, &sim,
@@ -55,7 +56,7 @@ Test(cira, thousand_devices_stay_up_across_keepalive_periods, .timeout = 240)
 Test(cira, wrong_password_is_refused_and_counted, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, NULL, NULL, false);
+    fx_start(&f, NULL);
     struct proc sim;
     int rc = sim_run(&f, &sim, "--count 5 --mode bad-password", 30000);
     cr_assert_eq(rc, 0, "every device must see USERAUTH_FAILURE:\n%s", sim.out);
@@ -70,11 +71,12 @@ Test(cira, wrong_password_is_refused_and_counted, .timeout = 60)
 Test(cira, unknown_guid_is_refused_known_device_accepted, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, NULL, NULL, true); /* device entries only: no group credential */
+    fx_start(&f,
+             &(struct fx_opts){.no_group = true}); /* device entries only: no group credential */
     struct proc sim;
-    int rc = sim_run(&f, &sim,
-                     "--count 2 --mode bad-password --uuid-base 99999999-0000-4000-8000-000000000000",
-                     30000);
+    int rc = sim_run(
+        &f, &sim, "--count 2 --mode bad-password --uuid-base 99999999-0000-4000-8000-000000000000",
+        30000);
     cr_assert_eq(rc, 0, "unknown devices must be refused:\n%s", sim.out);
     cr_expect_eq(fx_count(&f, "login refused: unknown device"), 2, "%s", f.p.out);
     cr_expect_eq(fx_stat(&f, "auth_unknown_device"), 2);
@@ -92,7 +94,7 @@ Test(cira, unknown_guid_is_refused_known_device_accepted, .timeout = 60)
 Test(cira, garbage_after_tls_gets_protocol_error, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, NULL, NULL, false);
+    fx_start(&f, NULL);
     struct proc sim;
     int rc = sim_run(&f, &sim, "--count 3 --mode garbage", 30000);
     cr_assert_eq(rc, 0, "garbage senders must be dropped:\n%s", sim.out);
@@ -105,7 +107,7 @@ Test(cira, garbage_after_tls_gets_protocol_error, .timeout = 60)
 Test(cira, overlong_length_is_refused_without_allocating, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, NULL, NULL, false);
+    fx_start(&f, NULL);
     struct proc sim;
     int rc = sim_run(&f, &sim, "--count 3 --mode overlong", 30000);
     cr_assert_eq(rc, 0, "over-long messages must be refused:\n%s", sim.out);
@@ -117,7 +119,7 @@ Test(cira, overlong_length_is_refused_without_allocating, .timeout = 60)
 Test(cira, silent_device_is_dropped_within_the_timeout, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, NULL, NULL, false);
+    fx_start(&f, NULL);
     struct proc sim;
     long long t0 = now_ms();
     int rc = sim_run(&f, &sim, "--count 3 --mode silent --timeout 20", 30000);
@@ -134,7 +136,7 @@ Test(cira, silent_device_is_dropped_within_the_timeout, .timeout = 60)
 Test(cira, stalled_handshake_times_out, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, NULL, NULL, false);
+    fx_start(&f, NULL);
     struct proc sim;
     int rc = sim_run(&f, &sim, "--count 3 --mode stall-handshake --timeout 20", 30000);
     cr_assert_eq(rc, 0, "stalled handshakes must be dropped:\n%s", sim.out);
@@ -148,7 +150,7 @@ Test(cira, stalled_handshake_times_out, .timeout = 60)
 Test(cira, plain_garbage_instead_of_tls_fails_fast, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, NULL, NULL, false);
+    fx_start(&f, NULL);
     struct proc sim;
     int rc = sim_run(&f, &sim, "--count 3 --mode no-tls-garbage", 30000);
     cr_assert_eq(rc, 0, "%s", sim.out);
@@ -161,7 +163,7 @@ Test(cira, plain_garbage_instead_of_tls_fails_fast, .timeout = 60)
 Test(cira, duplicate_guid_supersedes_the_old_tunnel, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, NULL, NULL, false);
+    fx_start(&f, NULL);
     struct proc first, second;
     const char *uuid = "--uuid-base 5a5a5a5a-0000-4000-8000-000000000000";
     char args[256];
@@ -183,7 +185,7 @@ Test(cira, duplicate_guid_supersedes_the_old_tunnel, .timeout = 60)
 Test(cira, tunnel_cap_refuses_the_excess, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, "max_tunnels = 5\n", NULL, false);
+    fx_start(&f, &(struct fx_opts){.cira = "max_tunnels = 5\n"});
     struct proc sim;
     sim_run(&f, &sim, "--count 8 --duration 2 --timeout 10", 30000);
     cr_expect_eq(sim_field(&sim, "ready_total"), 5, "%s", sim.out);
@@ -195,7 +197,7 @@ Test(cira, tunnel_cap_refuses_the_excess, .timeout = 60)
 Test(cira, sighup_new_certificate_keeps_every_tunnel, .timeout = 120)
 {
     struct fx f;
-    fx_start(&f, NULL, NULL, false);
+    fx_start(&f, NULL);
     char cmd[4096];
     struct proc old;
     sim_start(&f, &old, "--count 100 --duration 10");
@@ -213,9 +215,10 @@ Test(cira, sighup_new_certificate_keeps_every_tunnel, .timeout = 120)
 
     /* New devices must trust the new CA; the old CA no longer verifies the server. */
     struct proc fresh;
-    snprintf(cmd, sizeof(cmd),
-             "--count 3 --duration 1 --ca %s/newca.pem --uuid-base 66666666-0000-4000-8000-000000000000",
-             f.dir);
+    snprintf(
+        cmd, sizeof(cmd),
+        "--count 3 --duration 1 --ca %s/newca.pem --uuid-base 66666666-0000-4000-8000-000000000000",
+        f.dir);
     int rc = sim_run(&f, &fresh, cmd, 30000);
     cr_expect_eq(rc, 0, "devices trusting the new CA connect:\n%s", fresh.out);
 
@@ -228,7 +231,7 @@ Test(cira, sighup_new_certificate_keeps_every_tunnel, .timeout = 120)
 Test(cira, sigterm_drains_with_disconnect_and_exits, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, NULL, NULL, false);
+    fx_start(&f, NULL);
     struct proc sim;
     sim_start(&f, &sim, "--count 50 --duration 20");
     cr_assert(fx_wait(&f, "device 12345678-0000-4000-8000-000000000031 ready", 20000), "%s",
@@ -248,12 +251,18 @@ Test(cira, sigterm_drains_with_disconnect_and_exits, .timeout = 60)
 Test(cira, legacy_profile_accepts_tls11_static_rsa, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, "tls_profile = legacy\n", NULL, false);
+    fx_start(&f, &(struct fx_opts){.cira = "tls_profile = legacy\n", .debug = true});
     struct proc sim;
     int rc = sim_run(&f, &sim, "--count 2 --duration 1 --tls-max 1.1 --ciphers AES128-SHA", 30000);
     cr_assert_eq(rc, 0, "an AMT 11 style client logs in on the legacy profile:\n%s\n%s", sim.out,
                  f.p.out);
     cr_expect_eq(fx_count(&f, "(TLS 1.1 AES128-SHA)"), 2, "%s", f.p.out);
+    /* the census: what the devices offered and what was negotiated */
+    cr_expect_eq(fx_stat(&f, "tls_version{1.1}"), 2);
+    cr_expect_eq(fx_stat(&f, "tls_offered_max{1.1}"), 2);
+    cr_expect_eq(fx_stat(&f, "tls_suite{AES128-SHA}"), 2);
+    cr_expect_geq(fx_count(&f, "ClientHello versions=TLS 1.0-TLS 1.1"), 2,
+                  "debug ClientHello record:\n%s", f.p.out);
     fresh_device_connects(&f); /* and a modern device still gets TLS 1.2+ */
     fx_stop(&f, SIGTERM);
 }
@@ -261,7 +270,7 @@ Test(cira, legacy_profile_accepts_tls11_static_rsa, .timeout = 60)
 Test(cira, modern_profile_refuses_tls11_with_a_clear_line, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, NULL, NULL, false);
+    fx_start(&f, NULL);
     struct proc sim;
     sim_run(&f, &sim, "--count 1 --duration 1 --timeout 5 --tls-max 1.1 --ciphers AES128-SHA",
             30000);
@@ -279,7 +288,7 @@ Test(cira, plain_listener_for_tls_offload, .timeout = 60)
     /* plain_listen is set, so the port is known only after fx_start picked it: pick our own */
     int port = free_port();
     snprintf(extra, sizeof(extra), "plain_listen = 127.0.0.1:%d\n", port);
-    fx_start(&f, extra, NULL, false);
+    fx_start(&f, &(struct fx_opts){.cira = extra});
     cr_assert(fx_wait(&f, "(plain APF, TLS offloaded)", 5000), "%s", f.p.out);
     struct proc sim;
     char args[128];
@@ -287,5 +296,66 @@ Test(cira, plain_listener_for_tls_offload, .timeout = 60)
     int rc = sim_run(&f, &sim, args, 30000);
     cr_assert_eq(rc, 0, "%s\n%s", sim.out, f.p.out);
     cr_expect_eq(fx_count(&f, "(plain)"), 3, "%s", f.p.out);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, sighup_reloads_credentials_without_dropping_tunnels, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, &(struct fx_opts){.no_group = true});
+    const char *newdev = "--uuid-base 31313131-0000-4000-8000-000000000000 --user dev2";
+    char args[256];
+    struct proc held, sim;
+    snprintf(args, sizeof(args), "--count 1 --duration 8 --user dev1 --uuid-base %s",
+             FX_DEVICE_GUID);
+    sim_start(&f, &held, args);
+    cr_assert(fx_wait(&f, "device " FX_DEVICE_GUID " ready", 10000), "%s", f.p.out);
+    snprintf(args, sizeof(args), "--count 1 --mode bad-password %s", newdev);
+    cr_assert_eq(sim_run(&f, &sim, args, 20000), 0, "unknown before the reload:\n%s", sim.out);
+
+    /* add the device to the file mpsd reads, then SIGHUP */
+    char path[400], line[512], phc[CREDS_PHC_MAX];
+    creds_params cheap = {.t_cost = 1, .m_cost_kib = 64, .parallelism = 1};
+    cr_assert_eq(creds_hash(FX_PASSWORD, strlen(FX_PASSWORD), &cheap, phc, sizeof(phc)), 0);
+    snprintf(path, sizeof(path), "%s/credentials", f.dir);
+    snprintf(line, sizeof(line), "device 31313131-0000-4000-8000-000000000000 dev2 %s\n", phc);
+    FILE *cf = fopen(path, "a");
+    cr_assert_not_null(cf);
+    fputs(line, cf);
+    fclose(cf);
+    kill(f.p.pid, SIGHUP);
+    cr_assert(fx_wait(&f, "reload: credentials: 2 devices", 10000), "%s", f.p.out);
+
+    snprintf(args, sizeof(args), "--count 1 --duration 1 %s", newdev);
+    cr_assert_eq(sim_run(&f, &sim, args, 20000), 0, "known after the reload:\n%s\n%s", sim.out,
+                 f.p.out);
+    cr_assert_eq(proc_wait_exit(&held, 20000), 0, "the held tunnel survived:\n%s", held.out);
+
+    /* a broken file is refused and the running credentials stay */
+    write_file(path, "device not-a-guid dev3 nohash\n");
+    kill(f.p.pid, SIGHUP);
+    cr_assert(fx_wait(&f, "keeping the running credentials", 10000), "%s", f.p.out);
+    cr_expect(strstr(f.p.out, "credentials:1: bad GUID"), "the bad line is named:\n%s", f.p.out);
+    cr_assert_eq(sim_run(&f, &sim, args, 20000), 0, "still known:\n%s", sim.out);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, mutual_tls_requires_a_device_certificate, .timeout = 60)
+{
+    char extra[512];
+    const char *certs = env_or_die("MPSD_CERTS");
+    snprintf(extra, sizeof(extra), "client_ca = %s/ca.pem\n", certs);
+    struct fx f;
+    fx_start(&f, &(struct fx_opts){.cira = extra});
+    struct proc sim;
+    char args[1024];
+    snprintf(args, sizeof(args),
+             "--count 2 --duration 1 --cert %s/client-dev1.pem --key %s/client-dev1.key", certs,
+             certs);
+    cr_assert_eq(sim_run(&f, &sim, args, 20000), 0, "a device with a certificate logs in:\n%s\n%s",
+                 sim.out, f.p.out);
+    sim_run(&f, &sim, "--count 1 --duration 1 --timeout 5", 20000);
+    cr_expect_eq(sim_field(&sim, "ready_total"), 0, "no certificate, no tunnel:\n%s", sim.out);
+    cr_expect(fx_wait(&f, "TLS handshake failed", 5000), "%s", f.p.out);
     fx_stop(&f, SIGTERM);
 }
