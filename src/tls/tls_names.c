@@ -1,6 +1,7 @@
 /* tls_names.c - names for errors, versions, profiles and cipher suites (logs and the census). */
 #include "tls.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -183,13 +184,23 @@ const char *tls_suite_name(uint16_t id)
 }
 
 /* Appends to buf at *off, never past len (snprintf semantics, always terminated). */
-static void put(char *buf, size_t len, size_t *off, const char *fmt, const char *s, unsigned v)
+/* Appends (truncating) one formatted value; a string and a number version, so that the compiler
+ * can check each format against its argument. */
+static void advance(size_t len, size_t *off, int k)
+{
+    if (k > 0)
+        *off += (size_t)k < len - *off ? (size_t)k : len - *off - 1;
+}
+
+__attribute__((format(printf, 4, 5))) static void put(char *buf, size_t len, size_t *off,
+                                                      const char *fmt, ...)
 {
     if (*off + 1 >= len)
         return;
-    int k = s ? snprintf(buf + *off, len - *off, fmt, s) : snprintf(buf + *off, len - *off, fmt, v);
-    if (k > 0)
-        *off += (size_t)k < len - *off ? (size_t)k : len - *off - 1;
+    va_list ap;
+    va_start(ap, fmt);
+    advance(len, off, vsnprintf(buf + *off, len - *off, fmt, ap));
+    va_end(ap);
 }
 
 size_t tls_client_hello_format(const struct tls_client_hello *ch, char *buf, size_t len)
@@ -200,20 +211,21 @@ size_t tls_client_hello_format(const struct tls_client_hello *ch, char *buf, siz
         return 0;
     buf[0] = '\0';
     tls_client_hello_range(ch, &lo, &hi);
-    put(buf, len, &off, "versions=%s", tls_version_name(lo), 0);
+    put(buf, len, &off, "versions=%s", tls_version_name(lo));
     if (hi != lo)
-        put(buf, len, &off, "-%s", tls_version_name(hi), 0);
-    put(buf, len, &off, "%s", ch->has_supported_versions ? "" : " (no supported_versions)", 0);
-    put(buf, len, &off, " suites(%u)=", NULL, ch->n_suites_offered);
+        put(buf, len, &off, "-%s", tls_version_name(hi));
+    put(buf, len, &off, "%s", ch->has_supported_versions ? "" : " (no supported_versions)");
+    put(buf, len, &off, " suites(%u)=", (unsigned)ch->n_suites_offered);
     for (size_t i = 0; i < ch->n_suites; i++) {
         const char *name = tls_suite_name(ch->suites[i]);
-        put(buf, len, &off, i ? "," : "", NULL, 0);
+        if (i)
+            put(buf, len, &off, "%s", ",");
         if (name)
-            put(buf, len, &off, "%s", name, 0);
+            put(buf, len, &off, "%s", name);
         else
-            put(buf, len, &off, "0x%04x", NULL, ch->suites[i]);
+            put(buf, len, &off, "0x%04x", (unsigned)ch->suites[i]);
     }
     if (ch->sni[0])
-        put(buf, len, &off, " sni=%s", ch->sni, 0);
+        put(buf, len, &off, " sni=%s", ch->sni);
     return off;
 }
