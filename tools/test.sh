@@ -22,7 +22,7 @@ setup() { # DIR ARGS...
   fi
 }
 
-export FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+fuzz_seconds=${FUZZ_SECONDS:-60}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
@@ -34,7 +34,7 @@ meson test -C build-release --print-errorlogs --no-suite fuzz --num-processes "$
 
 echo "== sanitizer build (clang-14, ASan + UBSan, libFuzzer targets)"
 CC=clang-14 setup build-asan --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined \
-  -Db_lundef=false -Dfuzz=true
+  -Db_lundef=false -Dfuzz=true -Dfuzz_seconds="$fuzz_seconds"
 ninja -C build-asan -j"$jobs"
 meson test -C build-asan --print-errorlogs --num-processes "$jobs" || status=1
 
