@@ -25,6 +25,8 @@ struct wctx {
     unsigned index;
     uint64_t serial;     /* tunnel generations handed out by this worker */
     struct tunnel *head; /* every device tunnel this worker holds */
+    uint64_t refusal_log_sec;   /* rate limit of the "connection refused" line */
+    uint64_t refusals_unlogged; /* refusals since that line */
     struct stats stats;
 };
 

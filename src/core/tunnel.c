@@ -530,23 +530,28 @@ static void tls_handshake_done(void *user, struct tls_conn *c)
 
 /* --- ring callbacks --- */
 
+/* "1.2.3.4:5" or "[::1]:5". */
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        snprintf(out, cap, "[%s]:%u", host, ntohs(a->sin6_port));
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        snprintf(out, cap, "%s:%u", host, ntohs(a->sin_port));
+    }
+}
+
 static void format_peer(struct tunnel *t)
 {
     socklen_t len = sizeof(t->peer_sa);
-    if (ring_conn_peer(t->conn, (struct sockaddr *)&t->peer_sa, &len) != 0) {
+    if (ring_conn_peer(t->conn, (struct sockaddr *)&t->peer_sa, &len) != 0)
         snprintf(t->peer, sizeof(t->peer), "?");
-        return;
-    }
-    char host[INET6_ADDRSTRLEN];
-    if (t->peer_sa.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&t->peer_sa;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-        snprintf(t->peer, sizeof(t->peer), "[%s]:%u", host, ntohs(a->sin6_port));
-    } else {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)&t->peer_sa;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-        snprintf(t->peer, sizeof(t->peer), "%s:%u", host, ntohs(a->sin_port));
-    }
+    else
+        format_addr(&t->peer_sa, t->peer, sizeof(t->peer));
 }
 
 /* Caps and drain: refused connections are closed at once, before any allocation. */
@@ -567,9 +572,27 @@ static bool admit(struct wctx *wc, ring_conn *c, bool tls)
     }
     if (!why)
         return true;
-    /* Rate-limited by nature: a refusal costs one line per connection, which is what an operator
-     * wants to see while the cap bites; they are also counted. */
-    log_warn("connection refused: %s", why);
+    /* A flood must not become a log flood: one line per worker per second names the cause and how
+     * many more were refused since; every refusal is counted. */
+    uint64_t sec = ring_now_ms(wc->w) / 1000;
+    if (sec != wc->refusal_log_sec) {
+        char peer[INET6_ADDRSTRLEN + 8];
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        if (ring_conn_peer(c, (struct sockaddr *)&ss, &len) == 0)
+            format_addr(&ss, peer, sizeof(peer));
+        else
+            snprintf(peer, sizeof(peer), "?");
+        if (wc->refusals_unlogged)
+            log_warn("peer %s: connection refused: %s (and %llu more refused in the last second)",
+                     peer, why, (unsigned long long)wc->refusals_unlogged);
+        else
+            log_warn("peer %s: connection refused: %s", peer, why);
+        wc->refusal_log_sec = sec;
+        wc->refusals_unlogged = 0;
+    } else {
+        wc->refusals_unlogged++;
+    }
     ring_conn_close(c, RING_CLOSE_ABORT);
     return false;
 }

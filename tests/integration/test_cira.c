@@ -189,7 +189,10 @@ Test(cira, tunnel_cap_refuses_the_excess, .timeout = 60)
     struct proc sim;
     sim_run(&f, &sim, "--count 8 --duration 2 --timeout 10", 30000);
     cr_expect_eq(sim_field(&sim, "ready_total"), 5, "%s", sim.out);
-    cr_expect_eq(fx_count(&f, "connection refused: max_tunnels reached"), 3, "%s", f.p.out);
+    /* at most one line per worker per second, naming the peer; every refusal counted */
+    int lines = fx_count(&f, "connection refused: max_tunnels reached");
+    cr_expect(lines >= 1 && lines <= 3, "%d lines:\n%s", lines, f.p.out);
+    cr_expect(fx_count(&f, "peer 127.0.0.1:") >= 1);
     cr_expect_eq(fx_stat(&f, "refused_tunnel_cap"), 3);
     fx_stop(&f, SIGTERM);
 }
