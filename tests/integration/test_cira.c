@@ -32,18 +32,20 @@ Test(cira, thousand_devices_stay_up_across_keepalive_periods, .timeout = 240)
     struct fx f;
     fx_start(&f, NULL);
     struct proc sim;
-    /* keepalive_interval is 1 s and the timeout 3 s: 8 s of holding spans several periods. */
+    /* keepalive_interval is 1 s and the timeout 3 s: 10 s of holding spans several periods even
+     * when logins are slow on a loaded machine. */
     int rc = sim_run(&f, &sim,
-                     "--count 1000 --duration 8 --inflight 128 --workers 2 "
+                     "--count 1000 --duration 10 --inflight 128 --workers 2 "
                      "--sources 127.0.0.2-127.0.0.5",
                      180000);
     cr_assert_eq(rc, 0, "amtsim:\n%s", sim.out);
     cr_expect_eq(sim_field(&sim, "ready_total"), 1000, "%s", sim.out);
     cr_expect_eq(sim_field(&sim, "closed_by_server"), 0, "%s", sim.out);
-    /* The device honours the MPS' 1 s interval: at least ~5 rounds each, each answered. */
+    /* The device honours the MPS' 1 s interval (not amtsim's 30 s default): at least 3 rounds
+     * each, each answered; none of them timed out. */
     long long sent = sim_field(&sim, "keepalives_sent");
     long long replies = sim_field(&sim, "keepalive_replies");
-    cr_expect_geq(sent, 5000, "keep-alives sent: %lld\n%s", sent, sim.out);
+    cr_expect_geq(sent, 3000, "keep-alives sent: %lld\n%s", sent, sim.out);
     cr_expect_geq(replies, sent - 1000, "replies %lld for %lld sent", replies, sent);
     cr_expect_eq(fx_stat(&f, "tunnels_ready"), 1000);
     cr_expect_eq(fx_stat(&f, "timeout_idle"), 0);
