@@ -264,9 +264,11 @@ static void wait_for_exit(struct mpsd *m, int sfd)
 
 static void teardown(struct mpsd *m)
 {
+    /* The auth pool first: its jobs post answers to workers, which must still exist (stopped
+     * workers refuse the post and the job frees itself). */
+    jobpool_free(m->auth_pool);
     if (m->ring)
         ring_destroy(m->ring);
-    jobpool_free(m->auth_pool);
     dir_free(m->directory);
     creds_slot_destroy(&m->creds);
     if (m->tls)
