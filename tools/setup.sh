@@ -29,7 +29,7 @@ WOLFSSL_CFLAGS="-O2 -g -fPIC -DWOLFSSL_STATIC_RSA -DWOLFSSL_USER_IO"
 # libwolfssl-dev: only for bench/tls, which measures Debian's binary against ours (never linked by mpsd).
 apt_packages=(
   build-essential meson ninja-build pkg-config
-  liburing-dev libjemalloc-dev libcriterion-dev libinih-dev libcjson-dev libargon2-dev
+  liburing-dev libjemalloc-dev libcriterion-dev libinih-dev libargon2-dev
   autoconf automake libtool dpkg-dev
   clang-14 libclang-rt-14-dev llvm-14
   openssl curl prometheus procps
