@@ -358,6 +358,9 @@ int server_run(const struct config *cfg, const char *config_path)
                                                                     : "TLS, modern profile"));
         }
     }
+    if (cfg->auto_enroll)
+        log_warn("auto_enroll is on: devices whose GUID has no credentials entry are accepted "
+                 "with any username and password (for labs and first roll-outs only)");
     log_info("mpsd running as pid %d with %s: %u workers, name %s", (int)getpid(), config_path,
              m->nworkers, cfg->name);
 

@@ -364,3 +364,22 @@ Test(cira, mutual_tls_requires_a_device_certificate, .timeout = 60)
     cr_expect(fx_wait(&f, "TLS handshake failed", 5000), "%s", f.p.out);
     fx_stop(&f, SIGTERM);
 }
+
+Test(cira, auto_enroll_accepts_unknown_devices_and_says_so, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, &(struct fx_opts){.no_group = true, .devices = "auto_enroll = true\n"});
+    cr_expect(fx_wait(&f, "auto_enroll is on", 2000), "a warning at start:\n%s", f.p.out);
+    struct proc sim;
+    int rc = sim_run(
+        &f, &sim, "--count 2 --duration 1 --uuid-base 42424242-0000-4000-8000-000000000000", 20000);
+    cr_assert_eq(rc, 0, "%s\n%s", sim.out, f.p.out);
+    cr_expect_eq(fx_count(&f, "unknown GUID accepted by auto_enroll"), 2, "%s", f.p.out);
+    cr_expect_eq(fx_stat(&f, "auth_enrolled"), 2);
+    /* a known device still needs its own password */
+    char args[256];
+    snprintf(args, sizeof(args), "--count 1 --mode bad-password --user dev1 --uuid-base %s",
+             FX_DEVICE_GUID);
+    cr_assert_eq(sim_run(&f, &sim, args, 20000), 0, "%s", sim.out);
+    fx_stop(&f, SIGTERM);
+}
