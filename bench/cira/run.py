@@ -32,6 +32,15 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def json_lines(stream):
+    """amtsim's stdout as parsed JSON objects (other lines skipped)."""
+    for out in stream:
+        try:
+            yield json.loads(out)
+        except ValueError:
+            continue
+
+
 def free_port():
     import socket
     s = socket.socket()
@@ -94,11 +103,7 @@ max_conns_per_worker = 19000
              "--timeout", "600"],
             stdout=subprocess.PIPE, text=True)
         ready_at = None
-        for out in sim.stdout:
-            try:
-                j = json.loads(out)
-            except ValueError:
-                continue
+        for j in json_lines(sim.stdout):
             if j.get("summary"):
                 break
             if j.get("ready", 0) >= a.devices:
@@ -114,11 +119,7 @@ max_conns_per_worker = 19000
         rss2 = rss_bytes(srv.pid)
         sim.send_signal(signal.SIGINT)
         summary = {}
-        for out in sim.stdout:
-            try:
-                j = json.loads(out)
-            except ValueError:
-                continue
+        for j in json_lines(sim.stdout):
             if j.get("summary"):
                 summary = j
         sim.wait(timeout=120)

@@ -93,73 +93,56 @@ Test(cira, unknown_guid_is_refused_known_device_accepted, .timeout = 60)
     fx_stop(&f, SIGTERM);
 }
 
-Test(cira, garbage_after_tls_gets_protocol_error, .timeout = 60)
+/* A bad-input case: three devices misbehave in `mode`; each must be dropped (amtsim exits 0), each
+ * drop must leave a log line with `line` and count in `counter`, and afterwards a fresh device
+ * still connects. Returns how long the three took, in ms. */
+static long long bad_devices_are_dropped(const char *mode, const char *line, const char *counter)
 {
     struct fx f;
     fx_start(&f, NULL);
     struct proc sim;
-    int rc = sim_run(&f, &sim, "--count 3 --mode garbage", 30000);
-    cr_assert_eq(rc, 0, "garbage senders must be dropped:\n%s", sim.out);
-    cr_expect_geq(fx_count(&f, "APF protocol error"), 3, "%s", f.p.out);
-    cr_expect_geq(fx_stat(&f, "apf_errors"), 3);
+    char args[128];
+    snprintf(args, sizeof(args), "--count 3 --timeout 20 --mode %s", mode);
+    long long t0 = now_ms();
+    int rc = sim_run(&f, &sim, args, 30000);
+    long long took = now_ms() - t0;
+    cr_assert_eq(rc, 0, "%s devices must be dropped:\n%s\n%s", mode, sim.out, f.p.out);
+    cr_expect_eq(fx_count(&f, line), 3, "'%s' three times:\n%s", line, f.p.out);
+    cr_expect_eq(fx_stat(&f, counter), 3, "counter %s", counter);
+    cr_expect_eq(fx_stat(&f, "handshakes"), 0, "no handshake slot may leak");
+    cr_expect_eq(fx_stat(&f, "tunnels"), 0, "no tunnel may be left behind");
     fresh_device_connects(&f);
     fx_stop(&f, SIGTERM);
+    return took;
+}
+
+Test(cira, garbage_after_tls_gets_protocol_error, .timeout = 60)
+{
+    bad_devices_are_dropped("garbage", "APF protocol error", "apf_errors");
 }
 
 Test(cira, overlong_length_is_refused_without_allocating, .timeout = 60)
 {
-    struct fx f;
-    fx_start(&f, NULL);
-    struct proc sim;
-    int rc = sim_run(&f, &sim, "--count 3 --mode overlong", 30000);
-    cr_assert_eq(rc, 0, "over-long messages must be refused:\n%s", sim.out);
-    cr_expect_geq(fx_count(&f, "APF protocol error"), 3, "%s", f.p.out);
-    fresh_device_connects(&f);
-    fx_stop(&f, SIGTERM);
+    bad_devices_are_dropped("overlong", "APF protocol error", "apf_errors");
 }
 
 Test(cira, silent_device_is_dropped_within_the_timeout, .timeout = 60)
 {
-    struct fx f;
-    fx_start(&f, NULL);
-    struct proc sim;
-    long long t0 = now_ms();
-    int rc = sim_run(&f, &sim, "--count 3 --mode silent --timeout 20", 30000);
-    long long took = now_ms() - t0;
-    cr_assert_eq(rc, 0, "silent devices must be dropped:\n%s", sim.out);
     /* keepalive_timeout is 3 s: dropped after it, and well before 3 s + a few ticks more */
+    long long took =
+        bad_devices_are_dropped("silent", "silent for more than 3000ms", "timeout_idle");
     cr_expect_lt(took, 9000, "dropped after %lld ms", took);
-    cr_expect_eq(fx_count(&f, "silent for more than 3000ms"), 3, "%s", f.p.out);
-    cr_expect_eq(fx_stat(&f, "timeout_idle"), 3);
-    fresh_device_connects(&f);
-    fx_stop(&f, SIGTERM);
 }
 
 Test(cira, stalled_handshake_times_out, .timeout = 60)
 {
-    struct fx f;
-    fx_start(&f, NULL);
-    struct proc sim;
-    int rc = sim_run(&f, &sim, "--count 3 --mode stall-handshake --timeout 20", 30000);
-    cr_assert_eq(rc, 0, "stalled handshakes must be dropped:\n%s", sim.out);
-    cr_expect_eq(fx_count(&f, "TLS handshake not done within 2000ms"), 3, "%s", f.p.out);
-    cr_expect_eq(fx_stat(&f, "timeout_handshake"), 3);
-    cr_expect_eq(fx_stat(&f, "handshakes"), 0, "no handshake slot may leak");
-    fresh_device_connects(&f);
-    fx_stop(&f, SIGTERM);
+    bad_devices_are_dropped("stall-handshake", "TLS handshake not done within 2000ms",
+                            "timeout_handshake");
 }
 
 Test(cira, plain_garbage_instead_of_tls_fails_fast, .timeout = 60)
 {
-    struct fx f;
-    fx_start(&f, NULL);
-    struct proc sim;
-    int rc = sim_run(&f, &sim, "--count 3 --mode no-tls-garbage", 30000);
-    cr_assert_eq(rc, 0, "%s", sim.out);
-    cr_expect_eq(fx_count(&f, "TLS handshake failed"), 3, "%s", f.p.out);
-    cr_expect_eq(fx_stat(&f, "tls_failed"), 3);
-    fresh_device_connects(&f);
-    fx_stop(&f, SIGTERM);
+    bad_devices_are_dropped("no-tls-garbage", "TLS handshake failed", "tls_failed");
 }
 
 Test(cira, duplicate_guid_supersedes_the_old_tunnel, .timeout = 60)
