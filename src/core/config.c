@@ -51,7 +51,7 @@ static const struct key keys[] = {
     {"cira", "keepalive_timeout", K_DURATION, F(keepalive_timeout_ms), 0, 2000, 86400000},
     {"cira", "handshake_timeout", K_DURATION, F(handshake_timeout_ms), 0, 100, 600000},
     {"cira", "login_timeout", K_DURATION, F(login_timeout_ms), 0, 100, 600000},
-    {"cira", "drain_timeout", K_DURATION, F(drain_timeout_ms), 0, 0, 600000},
+    {"cira", "drain_timeout", K_DURATION, F(drain_timeout_ms), 0, 0, 60000},
     {"cira", "max_tunnels", K_UINT, F(max_tunnels), 0, 1, 10000000},
     {"cira", "max_handshakes", K_UINT, F(max_handshakes), 0, 1, 1000000},
     {"cira", "max_buffered", K_SIZE, F(max_buffered), 0, 16384, 1u << 30},
@@ -249,12 +249,25 @@ struct parse_state {
     bool listen_reset[2]; /* first listen= in the file replaces the default list */
 };
 
+/* Debian's inih reads lines into a fixed buffer (INI_MAX_LINE, 200) and would parse the rest of a
+ * longer line as a line of its own: refuse such a line here, with its number, and give inih a
+ * blank line instead so that the numbering stays right. */
 static char *counting_reader(char *buf, int size, void *stream)
 {
     struct parse_state *ps = stream;
     char *r = fgets(buf, size, ps->f);
-    if (r)
-        ps->line++;
+    if (!r)
+        return NULL;
+    ps->line++;
+    size_t n = strlen(buf);
+    if (size > 2 && n == (size_t)size - 1 && buf[n - 1] != '\n') {
+        int c;
+        while ((c = fgetc(ps->f)) != EOF && c != '\n')
+            ;
+        add_error(ps->errs, ps->line, "line longer than %d characters", size - 2);
+        buf[0] = '\n';
+        buf[1] = 0;
+    }
     return r;
 }
 
@@ -356,11 +369,33 @@ static const char *set_value(struct parse_state *ps, const struct key *k, const 
     return "internal: unknown key type";
 }
 
-static int on_entry(void *user, const char *section, const char *name, const char *value)
+/* inih strips only ';' comments inside a line; '#' after whitespace is a comment here too, as at
+ * the start of a line. */
+static const char *strip_comment(const char *value, char *buf, size_t cap)
+{
+    const char *hash = value;
+    while ((hash = strchr(hash, '#')) != NULL && hash != value && hash[-1] != ' ' &&
+           hash[-1] != '\t')
+        hash++;
+    if (!hash)
+        return value;
+    size_t n = (size_t)(hash - value);
+    while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+        n--;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, value, n);
+    buf[n] = 0;
+    return buf;
+}
+
+static int on_entry(void *user, const char *section, const char *name, const char *raw)
 {
     struct parse_state *ps = user;
     if (!name) /* a section header alone (INI_CALL_HANDLER_ON_NEW_SECTION builds) */
         return 1;
+    char vbuf[512];
+    const char *value = strip_comment(raw, vbuf, sizeof(vbuf));
     bool known_section = false;
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (strcmp(keys[i].section, section))

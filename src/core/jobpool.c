@@ -92,8 +92,16 @@ void jobpool_free(struct jobpool *p)
         return;
     pthread_mutex_lock(&p->lock);
     p->stopping = true;
+    struct job *queued = p->head;
+    p->head = p->tail = NULL;
+    p->pending = 0;
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
+    while (queued) {
+        struct job *next = queued->next;
+        queued->cancel(queued);
+        queued = next;
+    }
     for (unsigned i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->lock);

@@ -13,6 +13,8 @@ struct job {
     /* Runs on a pool thread. The job owns its memory; run() typically posts the result back to the
      * worker that submitted it, which frees the job. */
     void (*run)(struct job *job);
+    /* Drops the job unrun (queued when the pool shuts down): must free what run() would have. */
+    void (*cancel)(struct job *job);
 };
 
 /* Starts `threads` threads with room for `capacity` queued jobs. NULL on failure. */
@@ -21,7 +23,8 @@ struct jobpool *jobpool_new(unsigned threads, unsigned capacity);
 int jobpool_submit(struct jobpool *p, struct job *job);
 /* Jobs waiting now (a gauge for stats). */
 unsigned jobpool_pending(struct jobpool *p);
-/* Lets queued jobs finish, joins the threads and frees the pool. */
+/* Cancels the jobs still queued (their cancel()), lets running ones finish, joins the threads and
+ * frees the pool: shutdown never waits for a backlog. */
 void jobpool_free(struct jobpool *p);
 
 #endif

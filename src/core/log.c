@@ -1,12 +1,16 @@
 #include "log.h"
 
 #include <stdatomic.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static _Atomic int current_level = LOG_INFO;
+static _Atomic unsigned long long dropped;
+static int saved_flags = -1;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -33,6 +37,37 @@ const char *log_level_name(enum log_level level)
     return (unsigned)level < 4 ? level_names[level] : "?";
 }
 
+void log_sanitize(const char *in, char *out, size_t cap)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < cap; i++)
+        out[i] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
+    if (cap)
+        out[i] = 0;
+}
+
+static void restore_flags(void)
+{
+    if (saved_flags >= 0)
+        fcntl(STDERR_FILENO, F_SETFL, saved_flags);
+}
+
+void log_nonblocking(void)
+{
+    int fl = fcntl(STDERR_FILENO, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK))
+        return;
+    if (fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK) == 0) {
+        saved_flags = fl;
+        atexit(restore_flags);
+    }
+}
+
+unsigned long long log_dropped(void)
+{
+    return atomic_load_explicit(&dropped, memory_order_relaxed);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     if ((int)level > atomic_load_explicit(&current_level, memory_order_relaxed))
@@ -53,7 +88,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
     line[len++] = '\n';
-    /* A short write to a full pipe loses a log line, never blocks a worker for long. */
-    ssize_t w = write(STDERR_FILENO, line, len);
-    (void)w;
+    /* With log_nonblocking() a full pipe loses the line (counted) instead of blocking a worker. */
+    if (write(STDERR_FILENO, line, len) != (ssize_t)len)
+        atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
 }

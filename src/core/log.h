@@ -3,6 +3,7 @@
 #define MPSD_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -11,6 +12,15 @@ enum log_level log_get_level(void);
 /* Parses "error", "warn", "info", "debug"; returns -1 when unknown. */
 int log_level_parse(const char *s);
 const char *log_level_name(enum log_level level);
+
+/* Copies in to out with every byte outside printable ASCII replaced by '?': for peer-chosen text
+ * (host names, user names) so that it cannot forge lines or send terminal escapes. */
+void log_sanitize(const char *in, char *out, size_t cap);
+
+/* Makes stderr non-blocking, so that a stalled log reader (a full pipe) costs lost lines, never a
+ * blocked worker; restores it at exit. Lines lost that way are counted. */
+void log_nonblocking(void);
+unsigned long long log_dropped(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -25,8 +25,7 @@ struct wctx {
     unsigned index;
     uint64_t serial;     /* tunnel generations handed out by this worker */
     struct tunnel *head; /* every device tunnel this worker holds */
-    uint64_t refusal_log_sec;   /* rate limit of the "connection refused" line */
-    uint64_t refusals_unlogged; /* refusals since that line */
+    uint64_t plog_sec, plog_count, plog_suppressed; /* peer_log_ok's budget (tunnel.c) */
     struct stats stats;
 };
 
@@ -34,6 +33,7 @@ struct mpsd {
     struct config cfg;
     const char *config_path;
     struct tls_ctx_slot *tls; /* NULL when no TLS listener is configured */
+    bool tls_inited;
     creds_slot creds;
     dir *directory;
     struct jobpool *auth_pool;
@@ -44,6 +44,7 @@ struct mpsd {
     _Atomic int64_t tunnels;
     _Atomic int64_t handshakes;
     _Atomic bool draining;
+    _Atomic bool auto_enroll; /* reloadable: read by workers at each unknown-GUID login */
 };
 
 #endif

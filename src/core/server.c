@@ -179,7 +179,46 @@ static void log_stats(struct mpsd *m, const char *when)
     stats_format(&s, buf, sizeof(buf));
     if (m->tls)
         format_census(m, census, sizeof(census));
-    log_info("stats%s: %s directory=%zu %s", when, buf, dir_count(m->directory), census);
+    log_info("stats%s: %s directory=%zu log_lines_dropped=%llu %s", when, buf,
+             dir_count(m->directory), log_dropped(), census);
+}
+
+/* What a reload applies: certificate, key, client CA, TLS profile, credentials file, group_auth,
+ * auto_enroll. Everything else sizes or times what is already running: say so rather than
+ * silently keep the old value. */
+static void warn_restart_only(const struct config *old, const struct config *fresh)
+{
+    static const struct {
+        const char *name;
+        size_t off, len;
+    } keys[] = {
+#define K(field) {#field, offsetof(struct config, field), sizeof(((struct config *)0)->field)}
+        K(name),
+        K(workers),
+        K(lock_file),
+        K(log_level),
+        K(listen),
+        K(n_listen),
+        K(plain_listen),
+        K(n_plain_listen),
+        K(keepalive_interval_ms),
+        K(keepalive_timeout_ms),
+        K(handshake_timeout_ms),
+        K(login_timeout_ms),
+        K(drain_timeout_ms),
+        K(max_tunnels),
+        K(max_handshakes),
+        K(max_buffered),
+        K(recv_buffer_size),
+        K(recv_buffer_count),
+        K(max_conns_per_worker),
+#undef K
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (memcmp((const char *)old + keys[i].off, (const char *)fresh + keys[i].off,
+                   keys[i].len) != 0)
+            log_warn("reload: '%s' changed in the file; it takes effect only after a restart",
+                     keys[i].name);
 }
 
 static void reload(struct mpsd *m)
@@ -216,9 +255,18 @@ static void reload(struct mpsd *m)
         creds_slot_set(&m->creds, db);
         log_info("reload: credentials: %zu devices, %zu groups", nd, ng);
     }
+    if (fresh.auto_enroll != atomic_load(&m->auto_enroll)) {
+        atomic_store(&m->auto_enroll, fresh.auto_enroll);
+        log_warn("reload: auto_enroll is now %s", fresh.auto_enroll ? "on" : "off");
+    }
+    warn_restart_only(&m->cfg, &fresh);
     snprintf(m->cfg.cert, sizeof(m->cfg.cert), "%s", fresh.cert);
     snprintf(m->cfg.key, sizeof(m->cfg.key), "%s", fresh.key);
+    snprintf(m->cfg.client_ca, sizeof(m->cfg.client_ca), "%s", fresh.client_ca);
     snprintf(m->cfg.credentials, sizeof(m->cfg.credentials), "%s", fresh.credentials);
+    m->cfg.tls_profile = fresh.tls_profile;
+    m->cfg.group_auth = fresh.group_auth;
+    m->cfg.auto_enroll = fresh.auto_enroll;
 }
 
 static int block_signals(void)
@@ -273,7 +321,8 @@ static void teardown(struct mpsd *m)
     creds_slot_destroy(&m->creds);
     if (m->tls)
         tls_ctx_slot_free(m->tls);
-    tls_global_cleanup();
+    if (m->tls_inited)
+        tls_global_cleanup();
     free(m->workers);
     free(m);
 }
@@ -290,11 +339,15 @@ int server_run(const struct config *cfg, const char *config_path)
         return -1;
     m->cfg = *cfg;
     m->config_path = config_path;
+    atomic_store(&m->auto_enroll, cfg->auto_enroll);
+    creds_slot_init(&m->creds, NULL); /* so teardown finds it whatever fails below */
+    log_nonblocking();
     int rc = -1;
     if (tls_global_init() != 0) {
         log_error("TLS library initialisation failed");
         goto out;
     }
+    m->tls_inited = true;
     if (cfg->n_listen) {
         struct tls_server_config tc;
         char err[512];
@@ -307,7 +360,7 @@ int server_run(const struct config *cfg, const char *config_path)
     creds_db *db;
     if (load_creds(cfg, &db, NULL) != 0)
         goto out;
-    creds_slot_init(&m->creds, db);
+    creds_slot_set(&m->creds, db);
     m->directory = dir_local_new(64);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     m->auth_pool = jobpool_new(ncpu > 0 ? (unsigned)ncpu : 1, 65536);
@@ -316,8 +369,12 @@ int server_run(const struct config *cfg, const char *config_path)
         goto out;
     }
 
+    /* connection ids carry the worker index in 8 bits (ring_conn_id) */
+    unsigned workers = cfg->workers ? cfg->workers : (ncpu > 0 ? (unsigned)ncpu : 1);
+    if (workers > 256)
+        workers = 256;
     ring_config rc_cfg = {
-        .workers = cfg->workers,
+        .workers = workers,
         .files = cfg->max_conns_per_worker,
         .rx_buf_size = cfg->recv_buffer_size,
         .rx_buf_count = cfg->recv_buffer_count,

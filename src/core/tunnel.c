@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 enum tstate { T_HANDSHAKE, T_LOGIN, T_READY };
@@ -37,10 +38,12 @@ struct tunnel {
     bool auth_pending;
     bool has_guid;
     bool peer_cert; /* a verified client certificate is bound to the connection */
+    bool authed;    /* the login was accepted */
     int close_how;  /* -1: stay open */
     const char *why;
     dir_guid guid;
     char guid_str[DIR_GUID_STRLEN + 1];
+    char peer_cn[DIR_GUID_STRLEN + 1]; /* client certificate CN, when it fits a GUID */
     char peer[INET6_ADDRSTRLEN + 8];
     struct sockaddr_storage peer_sa;
 };
@@ -55,6 +58,37 @@ static const char *who(const struct tunnel *t)
     return t->has_guid ? t->guid_str : "-";
 }
 
+/* Lines about refused or failing peers are what an attacker controls: each worker writes at most
+ * PEER_LOG_PER_SEC of them a second and then says how many it held back. The counters stay exact.
+ */
+#define PEER_LOG_PER_SEC 100
+
+static bool peer_log_ok(struct wctx *wc)
+{
+    uint64_t sec = ring_now_ms(wc->w) / 1000;
+    if (sec != wc->plog_sec) {
+        if (wc->plog_suppressed)
+            log_warn("%llu more lines about refused or failing peers were suppressed in the last "
+                     "second (the counters have them all)",
+                     (unsigned long long)wc->plog_suppressed);
+        wc->plog_sec = sec;
+        wc->plog_count = 0;
+        wc->plog_suppressed = 0;
+    }
+    if (wc->plog_count < PEER_LOG_PER_SEC) {
+        wc->plog_count++;
+        return true;
+    }
+    wc->plog_suppressed++;
+    return false;
+}
+
+#define peer_warn(t, ...)                                                                          \
+    do {                                                                                           \
+        if (peer_log_ok((t)->wc))                                                                  \
+            log_warn(__VA_ARGS__);                                                                 \
+    } while (0)
+
 /* Marks the tunnel for closing; the first reason given is the one logged. */
 static void want_close(struct tunnel *t, int how, const char *why)
 {
@@ -66,8 +100,12 @@ static void want_close(struct tunnel *t, int how, const char *why)
 
 static void apply_close(struct tunnel *t)
 {
-    if (t->close_how >= 0)
+    if (t->close_how >= 0) {
+        /* no deadline may fire on a tunnel that is already going (a graceful close can last
+         * linger_ms) */
+        ring_timer_cancel(t->wc->w, &t->timer);
         ring_conn_close(t->conn, t->close_how);
+    }
 }
 
 static void release_handshake_slot(struct tunnel *t)
@@ -100,18 +138,20 @@ static void arm_timer(struct tunnel *t)
 static void on_timer(ring_timer *tm)
 {
     struct tunnel *t = (struct tunnel *)((char *)tm - offsetof(struct tunnel, timer));
+    if (t->close_how >= 0)
+        return;
     uint64_t now = ring_now_ms(t->wc->w);
     const struct config *cfg = &M(t)->cfg;
     if (t->deadline_ms && now >= t->deadline_ms) {
         if (t->state == T_HANDSHAKE) {
             STAT_INC(&t->wc->stats, timeout_handshake);
-            log_warn("peer %s: TLS handshake not done within %ums: closing", t->peer,
-                     cfg->handshake_timeout_ms);
+            peer_warn(t, "peer %s: TLS handshake not done within %ums: closing", t->peer,
+                      cfg->handshake_timeout_ms);
             want_close(t, RING_CLOSE_ABORT, "handshake timeout");
         } else {
             STAT_INC(&t->wc->stats, timeout_login);
-            log_warn("device %s peer %s: APF login not done within %ums: closing", who(t), t->peer,
-                     cfg->login_timeout_ms);
+            peer_warn(t, "device %s peer %s: APF login not done within %ums: closing", who(t),
+                      t->peer, cfg->login_timeout_ms);
             apf_session_disconnect(t->apf, APF_DISC_CONNECTION_TIMED_OUT);
             want_close(t, RING_CLOSE_GRACEFUL, "login timeout");
         }
@@ -144,8 +184,9 @@ static int apf_send(apf_session *s, const uint8_t *msg, size_t len, void *user)
     /* The device is not reading and max_buffered is queued: it cannot be served, and holding more
      * would let one device grow our memory without bound. */
     STAT_INC(&t->wc->stats, send_overflow);
-    log_warn("device %s peer %s: more than %u bytes queued toward the device: dropping the tunnel",
-             who(t), t->peer, M(t)->cfg.max_buffered);
+    peer_warn(t,
+              "device %s peer %s: more than %u bytes queued toward the device: dropping the tunnel",
+              who(t), t->peer, M(t)->cfg.max_buffered);
     want_close(t, RING_CLOSE_ABORT, "send queue overflow");
     return -1;
 }
@@ -172,6 +213,7 @@ struct auth_job {
     size_t ulen;
     char pw[128];
     size_t pwlen;
+    uint64_t deadline_ms; /* the tunnel's login deadline: later, nobody waits for the answer */
     creds_status status;
     creds_match match;
     bool cached;
@@ -179,10 +221,24 @@ struct auth_job {
 
 static void auth_finish(ring_worker *w, ring_msg *msg);
 
+/* Dropped unanswered (shutdown, or past its deadline): wipe and free. */
+static void auth_cancel(struct job *job)
+{
+    struct auth_job *a = (struct auth_job *)job;
+    explicit_bzero(a->pw, sizeof(a->pw));
+    free(a);
+}
+
 /* On a pool thread: argon2id (or the cache) decides; the answer goes back to the worker. */
 static void auth_run(struct job *job)
 {
     struct auth_job *a = (struct auth_job *)job;
+    if (ring_clock_ms() >= a->deadline_ms) {
+        /* queued past the login deadline: the tunnel has timed out (or will at its next tick);
+         * argon2 for it would only delay the logins still waiting */
+        auth_cancel(job);
+        return;
+    }
     creds_db *db = creds_slot_get(&a->m->creds);
     creds_result res = {0};
     a->status = db ? creds_check(db, a->guid, a->user, a->ulen, a->pw, a->pwlen, &res)
@@ -205,28 +261,30 @@ static void auth_decide(struct tunnel *t, creds_status st, bool cached)
     switch (st) {
     case CREDS_OK:
         ok = true;
+        t->authed = true;
         STAT_INC(&wc->stats, auth_ok);
         log_debug("device %s peer %s: login accepted%s", who(t), t->peer,
                   cached ? " (cached)" : "");
         break;
     case CREDS_UNKNOWN_DEVICE:
-        if (M(t)->cfg.auto_enroll) {
+        if (atomic_load_explicit(&M(t)->auto_enroll, memory_order_relaxed)) {
             ok = true;
+            t->authed = true;
             STAT_INC(&wc->stats, auth_enrolled);
             log_info("device %s peer %s: unknown GUID accepted by auto_enroll", who(t), t->peer);
         } else {
             STAT_INC(&wc->stats, auth_unknown_device);
-            log_warn("device %s peer %s: login refused: unknown device (not in credentials)",
-                     who(t), t->peer);
+            peer_warn(t, "device %s peer %s: login refused: unknown device (not in credentials)",
+                      who(t), t->peer);
         }
         break;
     case CREDS_BAD_USERNAME:
         STAT_INC(&wc->stats, auth_bad_username);
-        log_warn("device %s peer %s: login refused: wrong username", who(t), t->peer);
+        peer_warn(t, "device %s peer %s: login refused: wrong username", who(t), t->peer);
         break;
     case CREDS_BAD_PASSWORD:
         STAT_INC(&wc->stats, auth_bad_password);
-        log_warn("device %s peer %s: login refused: wrong password", who(t), t->peer);
+        peer_warn(t, "device %s peer %s: login refused: wrong password", who(t), t->peer);
         break;
     case CREDS_ERROR:
     case CREDS_NEED_ARGON2: /* not an answer from creds_check */
@@ -250,6 +308,8 @@ static void auth_finish(ring_worker *w, ring_msg *msg)
     if (t && t->auth_pending && t->close_how < 0) {
         t->auth_pending = false;
         auth_decide(t, a->status, a->cached);
+        if (t->close_how < 0)
+            arm_timer(t); /* the answer let APF run what the device pipelined: settle timer */
         apply_close(t);
     }
     free(a);
@@ -260,22 +320,31 @@ static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
     struct tunnel *t = user;
     struct wctx *wc = t->wc;
     if (!strcmp(req->method, APF_METHOD_NONE)) {
-        /* apf.md 6.2: method none only with a verified client certificate bound to the TLS. */
-        if (t->peer_cert) {
+        /* apf.md 6.2: method none only with a verified client certificate bound to the TLS
+         * session, and only for the device that certificate names: its subject CN must be the
+         * GUID the device claims. Any other certificate from the CA proves nothing about it. */
+        if (t->peer_cert && t->has_guid && !strcasecmp(t->peer_cn, t->guid_str)) {
             STAT_INC(&wc->stats, auth_ok);
+            t->authed = true;
             register_device(t);
             apf_session_auth_result(s, true);
         } else {
             STAT_INC(&wc->stats, auth_bad_password);
-            log_warn("device %s peer %s: login refused: method none without a client certificate",
-                     who(t), t->peer);
+            peer_warn(t,
+                      "device %s peer %s: login refused: method none needs a client certificate "
+                      "whose CN is the device GUID",
+                      who(t), t->peer);
             want_close(t, RING_CLOSE_GRACEFUL, "login refused");
             apf_session_auth_result(s, false);
         }
         return;
     }
-    if (req->user_len > CREDS_USER_MAX || req->password_len >= sizeof(((struct auth_job *)0)->pw)) {
+    if (req->user_len > CREDS_USER_MAX) {
         auth_decide(t, CREDS_BAD_USERNAME, false);
+        return;
+    }
+    if (req->password_len >= sizeof(((struct auth_job *)0)->pw)) {
+        auth_decide(t, CREDS_BAD_PASSWORD, false); /* no stored password is that long */
         return;
     }
     /* Reconnects with an unchanged password, unknown GUIDs and wrong usernames are decided here
@@ -295,6 +364,8 @@ static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
         return;
     }
     a->job.run = auth_run;
+    a->job.cancel = auth_cancel;
+    a->deadline_ms = t->deadline_ms ? t->deadline_ms : UINT64_MAX;
     a->m = M(t);
     a->w = wc->w;
     a->conn_id = t->conn_id;
@@ -307,8 +378,8 @@ static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
         explicit_bzero(a->pw, sizeof(a->pw));
         free(a);
         STAT_INC(&wc->stats, auth_busy);
-        log_warn("device %s peer %s: login refused: too many credential checks queued", who(t),
-                 t->peer);
+        peer_warn(t, "device %s peer %s: login refused: too many credential checks queued", who(t),
+                  t->peer);
         want_close(t, RING_CLOSE_GRACEFUL, "auth queue full");
         apf_session_disconnect(s, APF_DISC_TEMPORARILY_UNAVAILABLE);
         return;
@@ -380,12 +451,14 @@ static void apf_on_ready(apf_session *s, void *user)
 {
     struct tunnel *t = user;
     const char *host = apf_session_hostname(s);
+    char host_log[DIR_HOSTNAME_MAX + 1];
+    log_sanitize(host ? host : "", host_log, sizeof(host_log)); /* device-chosen bytes */
     if (t->registered && host && *host) {
         int rc = dir_set_hostname(M(t)->directory, &t->guid, t->wc->index, t->conn_id, t->serial,
                                   host, strlen(host));
         if (rc < 0 && rc != -ESTALE)
-            log_warn("device %s peer %s: hostname '%s' not registered: %s", who(t), t->peer, host,
-                     strerror(-rc));
+            peer_warn(t, "device %s peer %s: hostname '%s' not registered: %s", who(t), t->peer,
+                      host_log, strerror(-rc));
     }
     uint32_t ports[16];
     size_t np = apf_session_ports(s, ports, 16);
@@ -401,8 +474,8 @@ static void apf_on_ready(apf_session *s, void *user)
     t->deadline_ms = 0;
     STAT_INC(&t->wc->stats, tunnels_ready);
     atomic_fetch_add_explicit(&t->wc->stats.ready, 1, memory_order_relaxed);
-    log_info("device %s ready: host '%s' ports %s peer %s (%s)", who(t), host ? host : "", plist,
-             t->peer, tlsdesc);
+    log_info("device %s ready: host '%s' ports %s peer %s (%s)", who(t), host_log, plist, t->peer,
+             tlsdesc);
 }
 
 static void apf_on_disconnect(apf_session *s, uint32_t reason, void *user)
@@ -421,8 +494,8 @@ static void apf_on_error(apf_session *s, int err, unsigned msg_type, void *user)
     (void)s;
     if (err == APF_ERR_TIMEOUT) {
         STAT_INC(&t->wc->stats, timeout_idle);
-        log_warn("device %s peer %s: silent for more than %ums: dropping the tunnel", who(t),
-                 t->peer, M(t)->cfg.keepalive_timeout_ms);
+        peer_warn(t, "device %s peer %s: silent for more than %ums: dropping the tunnel", who(t),
+                  t->peer, M(t)->cfg.keepalive_timeout_ms);
         want_close(t, RING_CLOSE_GRACEFUL, "keep-alive timeout");
         return;
     }
@@ -434,9 +507,9 @@ static void apf_on_error(apf_session *s, int err, unsigned msg_type, void *user)
     STAT_INC(&t->wc->stats, apf_errors);
     if (err < 0 && -err < APF_ERR_COUNT)
         STAT_INC(&t->wc->stats, apf_error_by_code[-err]);
-    log_warn("device %s peer %s: APF protocol error: %s%s%s: closing", who(t), t->peer,
-             apf_strerror(err), msg_type ? " in " : "",
-             msg_type ? apf_msg_type_name(msg_type) : "");
+    peer_warn(t, "device %s peer %s: APF protocol error: %s%s%s: closing", who(t), t->peer,
+              apf_strerror(err), msg_type ? " in " : "",
+              msg_type ? apf_msg_type_name(msg_type) : "");
     want_close(t, RING_CLOSE_GRACEFUL, "protocol error");
 }
 
@@ -496,7 +569,7 @@ static void tls_plaintext(void *user, const uint8_t *p, size_t n)
     if (rc == APF_ERR_NOT_APF) {
         STAT_INC(&t->wc->stats, apf_errors);
         STAT_INC(&t->wc->stats, apf_error_by_code[-APF_ERR_NOT_APF]);
-        log_warn("peer %s: sent HTTP, not APF, inside TLS: closing", t->peer);
+        peer_warn(t, "peer %s: sent HTTP, not APF, inside TLS: closing", t->peer);
         want_close(t, RING_CLOSE_ABORT, "not APF");
     } else if (rc < 0) {
         want_close(t, RING_CLOSE_GRACEFUL, "APF session ended");
@@ -521,6 +594,15 @@ static void tls_handshake_done(void *user, struct tls_conn *c)
     STAT_INC(&t->wc->stats, tls_ok);
     if (tls_conn_info(c, &info) == 0) {
         t->peer_cert = info.has_peer;
+        const char *cn = info.has_peer ? strstr(info.peer_subject, "/CN=") : NULL;
+        if (cn) {
+            cn += 4;
+            size_t n = strcspn(cn, "/");
+            if (n < sizeof(t->peer_cn)) {
+                memcpy(t->peer_cn, cn, n);
+                t->peer_cn[n] = 0;
+            }
+        }
         log_debug("peer %s: TLS up: %s %s%s", t->peer, tls_version_name(info.version), info.cipher,
                   info.resumed ? " (resumed)" : "");
     }
@@ -572,26 +654,13 @@ static bool admit(struct wctx *wc, ring_conn *c, bool tls)
     }
     if (!why)
         return true;
-    /* A flood must not become a log flood: one line per worker per second names the cause and how
-     * many more were refused since; every refusal is counted. */
-    uint64_t sec = ring_now_ms(wc->w) / 1000;
-    if (sec != wc->refusal_log_sec) {
-        char peer[INET6_ADDRSTRLEN + 8];
+    if (peer_log_ok(wc)) {
+        char peer[INET6_ADDRSTRLEN + 8] = "?";
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         if (ring_conn_peer(c, (struct sockaddr *)&ss, &len) == 0)
             format_addr(&ss, peer, sizeof(peer));
-        else
-            snprintf(peer, sizeof(peer), "?");
-        if (wc->refusals_unlogged)
-            log_warn("peer %s: connection refused: %s (and %llu more refused in the last second)",
-                     peer, why, (unsigned long long)wc->refusals_unlogged);
-        else
-            log_warn("peer %s: connection refused: %s", peer, why);
-        wc->refusal_log_sec = sec;
-        wc->refusals_unlogged = 0;
-    } else {
-        wc->refusals_unlogged++;
+        log_warn("peer %s: connection refused: %s", peer, why);
     }
     ring_conn_close(c, RING_CLOSE_ABORT);
     return false;
@@ -682,10 +751,10 @@ static void on_data(ring_conn *c, const uint8_t *p, size_t n)
             if (!tls_conn_handshake_done(t->tls)) {
                 STAT_INC(&t->wc->stats, tls_failed);
                 release_handshake_slot(t);
-                log_warn("peer %s: TLS handshake failed: %s", t->peer, tls_conn_error(t->tls));
+                peer_warn(t, "peer %s: TLS handshake failed: %s", t->peer, tls_conn_error(t->tls));
             } else {
-                log_warn("device %s peer %s: TLS error: %s", who(t), t->peer,
-                         tls_conn_error(t->tls));
+                peer_warn(t, "device %s peer %s: TLS error: %s", who(t), t->peer,
+                          tls_conn_error(t->tls));
             }
             want_close(t, RING_CLOSE_ABORT, "TLS error");
         }
@@ -722,7 +791,7 @@ static void on_close(ring_conn *c, int err)
         atomic_fetch_sub_explicit(&wc->stats.ready, 1, memory_order_relaxed);
     ring_timer_cancel(wc->w, &t->timer);
     uint64_t ms = ring_now_ms(wc->w) - t->opened_ms;
-    if (t->state == T_READY || t->has_guid)
+    if (t->state == T_READY || t->authed || (t->has_guid && peer_log_ok(wc)))
         log_info("device %s peer %s: tunnel closed after %llu.%03llus: %s%s%s", who(t), t->peer,
                  (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
                  t->why ? t->why : "connection lost", err ? ": " : "", err ? strerror(-err) : "");

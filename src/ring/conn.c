@@ -40,8 +40,14 @@ ring_conn *conn_open_slot(ring_worker *w, uint32_t slot, const ring_conn_cbs *cb
 {
     ring_conn *c = &w->conns[slot];
     uint32_t gen = c->gen + 1;
+    /* A slot freed and reused within one CQE batch may still be linked in the todo list; keep
+     * that link, or the list would loop back on itself when the new connection is queued. */
+    uint16_t todo = c->flags & CF_TODO;
+    uint32_t todo_next = c->todo_next;
     memset(c, 0, sizeof(*c));
     c->gen = gen ? gen : 1;
+    c->flags = todo;
+    c->todo_next = todo_next;
     c->w = w;
     c->cb = cb;
     c->user = user;

@@ -65,6 +65,8 @@ ring_worker *ring_worker_at(ring_t *r, unsigned i);
 unsigned ring_worker_index(const ring_worker *w); /* [any thread] */
 /* Stop accepting (cancel listeners), run on_stop, exit once no connection is left. [any thread] */
 void ring_worker_stop(ring_worker *w);
+/* Milliseconds of CLOCK_MONOTONIC now (the clock ring_now_ms caches). [any thread] */
+uint64_t ring_clock_ms(void);
 /* Milliseconds of CLOCK_MONOTONIC as cached by the worker's loop. */
 uint64_t ring_now_ms(const ring_worker *w);
 /* Connections currently held (opening, open or closing). */

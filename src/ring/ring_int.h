@@ -252,7 +252,6 @@ void handoff_handle_cqe(ring_conn *c, int res);
 void timer_wheel_init(ring_worker *w);
 void timer_run(ring_worker *w);
 int timer_wait_ms(const ring_worker *w); /* -1: no timer armed */
-uint64_t ring_clock_ms(void);
 
 /* mailbox.c */
 int mbox_init(ring_worker *w);

@@ -239,6 +239,8 @@ static int pump_plaintext(struct tls_conn *c)
         if (r <= 0)
             return r;
         c->io.plaintext(c->io.user, buf, (size_t)r);
+        /* the plaintext may hold an APF password: do not leave it on the stack */
+        explicit_bzero(buf, (size_t)r);
     }
 }
 

@@ -366,3 +366,41 @@ Test(cira, auto_enroll_accepts_unknown_devices_and_says_so, .timeout = 60)
     cr_assert_eq(sim_run(&f, &sim, args, 20000), 0, "%s", sim.out);
     fx_stop(&f, SIGTERM);
 }
+
+Test(cira, method_none_only_for_the_device_its_certificate_names, .timeout = 60)
+{
+    char extra[512], args[1024];
+    const char *certs = env_or_die("MPSD_CERTS");
+    snprintf(extra, sizeof(extra), "client_ca = %s/ca.pem\n", certs);
+    struct fx f;
+    fx_start(&f, &(struct fx_opts){.cira = extra});
+    struct proc sim;
+    /* a certificate with CN = the GUID: that device logs in without a password */
+    snprintf(args, sizeof(args),
+             "--count 1 --duration 1 --auth-none --uuid-base %s --cert %s/client-%s.pem "
+             "--key %s/client-%s.key",
+             FX_DEVICE_GUID, certs, FX_DEVICE_GUID, certs, FX_DEVICE_GUID);
+    cr_assert_eq(sim_run(&f, &sim, args, 20000), 0, "%s\n%s", sim.out, f.p.out);
+    /* another CA-signed certificate cannot claim that GUID */
+    snprintf(args, sizeof(args),
+             "--count 1 --mode bad-password --auth-none --uuid-base %s --cert %s/client-dev1.pem "
+             "--key %s/client-dev1.key",
+             FX_DEVICE_GUID, certs, certs);
+    cr_assert_eq(sim_run(&f, &sim, args, 20000), 0, "must be refused:\n%s", sim.out);
+    cr_expect_eq(fx_count(&f, "method none needs a client certificate whose CN is the device GUID"),
+                 1, "%s", f.p.out);
+    fx_stop(&f, SIGTERM);
+}
+
+Test(cira, pipelined_login_reaches_ready_before_the_login_deadline, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, NULL);
+    struct proc sim;
+    /* the whole login in one write, two ports (no early settle), first login (argon2 in the pool:
+     * the answer comes back later and must re-arm the settle timer) */
+    int rc = sim_run(&f, &sim, "--count 3 --duration 4 --pipeline --ports 16992,16993", 20000);
+    cr_assert_eq(rc, 0, "%s\n%s", sim.out, f.p.out);
+    cr_expect_eq(fx_stat(&f, "timeout_login"), 0);
+    fx_stop(&f, SIGTERM);
+}

@@ -139,3 +139,30 @@ Test(cli, one_instance_per_host_and_stale_lock_does_not_block)
               third.out);
     cr_assert_eq(proc_stop(&third, SIGTERM, 15000), 0, "%s", third.out);
 }
+
+Test(cli, check_config_long_lines_and_hash_comments)
+{
+    char path[300], text[1024], longval[400];
+    memset(longval, 'x', sizeof(longval) - 1);
+    longval[sizeof(longval) - 1] = 0;
+    snprintf(path, sizeof(path), "%s/comments.conf", scratch_dir());
+    snprintf(
+        text, sizeof(text),
+        "[mpsd]\n"
+        "name = mps.example.com   # what devices dial\n" /* 2: a comment, not part of the name */
+        "log_level = warn ; inih comment\n"              /* 3 */
+        "lock_file = /%s\n"                              /* 4: too long */
+        "workers = 3x\n",                                /* 5: still numbered right */
+        longval);
+    write_file(path, text);
+    struct proc p;
+    char *argv[] = {mpsd(), "-t", path, NULL};
+    cr_assert_eq(proc_run(&p, argv, 5000), 1);
+    char want[400];
+    snprintf(want, sizeof(want), "%s:4: line longer than", path);
+    cr_expect(strstr(p.out, want), "%s", p.out);
+    snprintf(want, sizeof(want), "%s:5: workers: bad value '3x'", path);
+    cr_expect(strstr(p.out, want), "line numbers stay right after a long line:\n%s", p.out);
+    cr_expect(!strstr(p.out, ":2:"), "a # comment is not an error:\n%s", p.out);
+    cr_expect(!strstr(p.out, ":3:"), "%s", p.out);
+}

@@ -111,9 +111,13 @@ static int send_userauth(struct device *d)
     apf_msg m = {.type = APF_USERAUTH_REQUEST};
     m.u.userauth.user = apf_str_c(d->o->user);
     m.u.userauth.service = apf_str_c(APF_SERVICE_PFWD);
-    m.u.userauth.method = apf_str_c(APF_METHOD_PASSWORD);
-    m.u.userauth.has_password = true;
-    m.u.userauth.password = apf_str_c(pw);
+    if (d->o->auth_none) {
+        m.u.userauth.method = apf_str_c(APF_METHOD_NONE);
+    } else {
+        m.u.userauth.method = apf_str_c(APF_METHOD_PASSWORD);
+        m.u.userauth.has_password = true;
+        m.u.userauth.password = apf_str_c(pw);
+    }
     int r = dev_put(d, &m);
     memset(pw, 0, sizeof(pw));
     return r;

@@ -54,6 +54,7 @@ void opts_usage(FILE *f)
         "                        (default 12345678-0000-4000-8000-000000000000)\n"
         "  --user NAME           APF user name (default admin)\n"
         "  --password PW | --password-file FILE  APF password (the file's first line)\n"
+        "  --auth-none           log in with USERAUTH method none (needs --cert: mutual TLS)\n"
         "  --hostname-prefix P   device i registers host name P<i> (default amt-)\n"
         "  --ports LIST          tcpip-forward ports, in order (default "
         "16992,16993,623,664,16994,16995)\n"
@@ -322,6 +323,7 @@ enum {
     O_UUID_BASE,
     O_USER,
     O_PASSWORD,
+    O_AUTH_NONE,
     O_PASSWORD_FILE,
     O_HOSTNAME_PREFIX,
     O_PORTS,
@@ -361,6 +363,7 @@ static const struct option longopts[] = {
     {"user", required_argument, NULL, O_USER},
     {"password", required_argument, NULL, O_PASSWORD},
     {"password-file", required_argument, NULL, O_PASSWORD_FILE},
+    {"auth-none", no_argument, NULL, O_AUTH_NONE},
     {"hostname-prefix", required_argument, NULL, O_HOSTNAME_PREFIX},
     {"ports", required_argument, NULL, O_PORTS},
     {"trigger", required_argument, NULL, O_TRIGGER},
@@ -406,8 +409,10 @@ static int check(struct sim_opts *o, bool have_connect, char *err, size_t errlen
     if (!have_connect)
         return fail(err, errlen, "--connect HOST:PORT is required");
     bool logs_in = o->mode == MODE_NORMAL || o->mode == MODE_BAD_PASSWORD || o->mode == MODE_SILENT;
-    if (logs_in && !o->has_password)
+    if (logs_in && !o->has_password && !o->auth_none)
         return fail(err, errlen, "mode %s needs --password or --password-file", mode_name(o->mode));
+    if (o->auth_none && !o->cert)
+        return fail(err, errlen, "--auth-none needs --cert and --key (mutual TLS)");
     if ((o->cert != NULL) != (o->key != NULL))
         return fail(err, errlen, "--cert and --key go together");
     if (o->plain && (o->ca || o->cert || o->ciphers || o->tls_min || o->tls_max || o->resume))
@@ -515,6 +520,9 @@ int opts_parse(struct sim_opts *o, int argc, char **argv, char *err, size_t errl
         case O_PASSWORD:
             r = copy_cred("--password", a, o->password, err, errlen);
             o->has_password = true;
+            break;
+        case O_AUTH_NONE:
+            o->auth_none = true;
             break;
         case O_PASSWORD_FILE:
             r = read_password_file(o, a, err, errlen);

@@ -54,6 +54,7 @@ struct sim_opts {
     char user[OPTS_MAX_CRED + 1];
     char password[OPTS_MAX_CRED + 1];
     bool has_password;
+    bool auth_none; /* USERAUTH method none: identity from the client certificate (apf.md 6.2) */
     const char *hostname_prefix;
     uint32_t ports[OPTS_MAX_PORTS];
     size_t nports;
