@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *mpsd(void)
 {
@@ -165,4 +166,24 @@ Test(cli, check_config_long_lines_and_hash_comments)
     cr_expect(strstr(p.out, want), "line numbers stay right after a long line:\n%s", p.out);
     cr_expect(!strstr(p.out, ":2:"), "a # comment is not an error:\n%s", p.out);
     cr_expect(!strstr(p.out, ":3:"), "%s", p.out);
+}
+
+Test(cli, lock_file_symlink_is_refused)
+{
+    char path[300], lock[300], target[300];
+    snprintf(target, sizeof(target), "%s/precious", scratch_dir());
+    write_file(target, "keep me\n");
+    snprintf(lock, sizeof(lock), "%s/evil.lock", scratch_dir());
+    cr_assert_eq(symlink(target, lock), 0);
+    good_config(path, sizeof(path), lock);
+    struct proc p;
+    char *argv[] = {mpsd(), "--config", path, NULL};
+    cr_assert_eq(proc_run(&p, argv, 10000), 1, "%s", p.out);
+    cr_expect(strstr(p.out, "cannot open lock file"), "%s", p.out);
+    FILE *f = fopen(target, "r");
+    char buf[32] = "";
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    cr_expect_str_eq(buf, "keep me\n", "the symlink's target is untouched");
 }
