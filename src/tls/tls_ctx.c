@@ -168,6 +168,13 @@ static int server_setup(struct tls_ctx *ctx, const void *vcfg, char *err, size_t
         return fail(err, errlen, TLS_E_INVAL, "unknown TLS profile %d", (int)cfg->profile);
     ctx->profile = cfg->profile;
     bool legacy = cfg->profile == TLS_PROFILE_LEGACY;
+#if !defined(WOLFSSL_ALLOW_TLSV10) || !defined(WOLFSSL_STATIC_RSA)
+    /* a wolfSSL without TLS 1.0 or static RSA (Debian's binary, -Dallow_slow_wolfssl) */
+    if (legacy)
+        return fail(err, errlen, TLS_E_CONFIG,
+                    "tls_profile legacy needs a wolfSSL with TLS 1.0 and static RSA (this one "
+                    "lacks them: build it with tools/setup.sh)");
+#endif
     if (wolfSSL_CTX_SetMinVersion(w, legacy ? WOLFSSL_TLSV1 : WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS)
         return fail(err, errlen, TLS_E_CONFIG, "wolfSSL refused the minimum version");
     if (wolfSSL_CTX_set_cipher_list(w, legacy ? SUITES_LEGACY : SUITES_MODERN) != WOLFSSL_SUCCESS)
@@ -243,9 +250,11 @@ static int client_method(struct tls_ctx *ctx, uint16_t lo, uint16_t hi, char *er
                     "a client version range must end at TLS 1.3 (asked %s..%s)",
                     tls_version_name(lo), tls_version_name(hi));
     switch (hi) {
+#ifdef WOLFSSL_ALLOW_TLSV10
     case TLS_V1_0:
         m = wolfTLSv1_client_method();
         break;
+#endif
     case TLS_V1_1:
         m = wolfTLSv1_1_client_method();
         break;
