@@ -252,7 +252,7 @@ static void auth_run(struct job *job)
         free(a); /* the worker is gone; so is the tunnel */
 }
 
-static void register_device(struct tunnel *t);
+static bool register_device(struct tunnel *t);
 
 static void auth_decide(struct tunnel *t, creds_status st, bool cached)
 {
@@ -293,9 +293,11 @@ static void auth_decide(struct tunnel *t, creds_status st, bool cached)
                   who(t), t->peer);
         break;
     }
-    if (ok)
-        register_device(t);
-    else
+    if (ok && !register_device(t)) {
+        ok = false; /* a device no console could find is not worth a tunnel */
+        STAT_INC(&wc->stats, auth_error);
+    }
+    if (!ok)
         want_close(t, RING_CLOSE_GRACEFUL, "login refused");
     apf_session_auth_result(t->apf, ok);
 }
@@ -324,10 +326,8 @@ static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
          * session, and only for the device that certificate names: its subject CN must be the
          * GUID the device claims. Any other certificate from the CA proves nothing about it. */
         if (t->peer_cert && t->has_guid && !strcasecmp(t->peer_cn, t->guid_str)) {
-            STAT_INC(&wc->stats, auth_ok);
             t->authed = true;
-            register_device(t);
-            apf_session_auth_result(s, true);
+            auth_decide(t, CREDS_OK, false);
         } else {
             STAT_INC(&wc->stats, auth_bad_password);
             peer_warn(t,
@@ -428,7 +428,9 @@ void tunnel_supersede(struct mpsd *m, const dir_entry *old, const char *new_peer
         free(sm);
 }
 
-static void register_device(struct tunnel *t)
+/* Enters the device in the directory (superseding an older tunnel of its GUID); false when it
+ * could not be entered (logged). */
+static bool register_device(struct tunnel *t)
 {
     dir_entry e = {0}, old;
     e.guid = t->guid;
@@ -439,12 +441,14 @@ static void register_device(struct tunnel *t)
     e.peer = t->peer_sa;
     int rc = dir_register(M(t)->directory, &e, &old);
     if (rc < 0) {
-        log_error("device %s peer %s: directory: %s", who(t), t->peer, strerror(-rc));
-        return;
+        log_error("device %s peer %s: login refused: directory: %s", who(t), t->peer,
+                  strerror(-rc));
+        return false;
     }
     t->registered = true;
     if (rc == 1)
         tunnel_supersede(M(t), &old, t->peer);
+    return true;
 }
 
 static void apf_on_ready(apf_session *s, void *user)
