@@ -230,15 +230,15 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char canon[DIR_GUID_STRLEN + 1];
+    char canon[GUID_STRLEN + 1];
     if (device) {
-        dir_guid g;
-        if (dir_guid_parse(device, strlen(device), &g) < 0) {
+        guid g;
+        if (guid_parse(device, strlen(device), &g) < 0) {
             fprintf(stderr, "mpsd-passwd: bad GUID '%s' (expected 8-4-4-4-12 hex digits)\n",
                     device);
             return 2;
         }
-        dir_guid_format(&g, canon);
+        guid_format(&g, canon);
     }
     if (group && !creds_group_name_valid(group, strlen(group))) {
         fprintf(stderr, "mpsd-passwd: bad group name '%s' (1..%d of A-Z a-z 0-9 . _ -)\n", group,

@@ -89,10 +89,10 @@ static double rate(op_fn op, void *ctx, int threads, double seconds)
 
 static long check_batch(void *ctx, unsigned *seed)
 {
-    dir_guid g;
-    dir_guid_parse(GUID, strlen(GUID), &g);
+    guid g;
+    guid_parse(GUID, strlen(GUID), &g);
     for (int i = 0; i < 4; i++)
-        if (creds_check(ctx, g.b, "admin", 5, PW, strlen(PW), NULL) != CREDS_OK)
+        if (creds_check(ctx, &g, "admin", 5, PW, strlen(PW), NULL) != CREDS_OK)
             exit(1);
     return 4;
 }
@@ -152,9 +152,9 @@ static void bench_creds(double secs)
 
 #define NDIR 100000
 
-static dir_guid guid_n(uint32_t n)
+static guid guid_n(uint32_t n)
 {
-    dir_guid g = {{0x44, 0x45, 0x4c, 0x4c, 0x4d, 0x00, 0x10, 0x4d}};
+    guid g = {{0x44, 0x45, 0x4c, 0x4c, 0x4d, 0x00, 0x10, 0x4d}};
     memcpy(g.b + 8, &n, 4);
     return g;
 }
@@ -163,7 +163,7 @@ static long lookup_batch(void *ctx, unsigned *seed)
 {
     dir_entry e;
     for (int i = 0; i < 1024; i++) {
-        dir_guid g = guid_n((uint32_t)rand_r(seed) % NDIR);
+        guid g = guid_n((uint32_t)rand_r(seed) % NDIR);
         if (dir_lookup_guid(ctx, &g, &e) != 0)
             exit(1);
     }

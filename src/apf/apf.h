@@ -28,6 +28,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "guid.h"
+
 /* ---- errors ------------------------------------------------------------ */
 
 typedef enum apf_err {
@@ -140,15 +142,9 @@ enum apf_trigger {
 #define APF_CHAN_FORWARDED_TCPIP     "forwarded-tcpip"
 #define APF_CHAN_DIRECT_TCPIP        "direct-tcpip"
 
-#define APF_UUID_STRLEN 36 /* without the NUL */
-
 const char *apf_msg_type_name(unsigned type);          /* "CHANNEL_DATA", "?" if unknown */
 const char *apf_disconnect_reason_name(uint32_t code); /* "BY_APPLICATION", "?" */
 const char *apf_open_failure_name(uint32_t code);      /* "CONNECT_FAILED", "?" */
-
-/* Render the 16 raw PROTOCOLVERSION bytes (SMBIOS order: first three groups
- * little-endian) as the canonical lower-case string; out gets 37 bytes. */
-void apf_uuid_format(const uint8_t raw[16], char out[APF_UUID_STRLEN + 1]);
 
 /* ---- codec ------------------------------------------------------------- */
 
@@ -300,8 +296,8 @@ void apf_config_default(apf_config *cfg);
 
 typedef struct apf_version_info {
     uint32_t major, minor, trigger;
-    uint8_t uuid_raw[16];
-    char uuid[APF_UUID_STRLEN + 1]; /* canonical lower-case form */
+    guid id;                    /* the raw PROTOCOLVERSION bytes (base/guid.h) */
+    char uuid[GUID_STRLEN + 1]; /* its canonical lower-case form */
 } apf_version_info;
 
 typedef struct apf_auth_request {
@@ -468,7 +464,7 @@ void *apf_channel_user(const apf_session *s, uint32_t id);
 /* ---- device side (for simulators and tests) ------------------------------- */
 
 typedef struct apf_device_login {
-    const uint8_t *uuid_raw; /* 16 bytes, NULL: zeros */
+    const guid *uuid; /* NULL: zeros */
     uint32_t trigger;
     const char *user, *password; /* password NULL: method "none" */
     const uint32_t *ports;       /* tcpip-forward for each, want_reply 1 */

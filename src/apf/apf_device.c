@@ -22,8 +22,8 @@ ssize_t apf_device_login_pack(const apf_device_login *l, uint8_t *out, size_t ca
     apf_msg m = {.type = APF_PROTOCOLVERSION};
     m.u.version.major = 1;
     m.u.version.trigger = l->trigger;
-    if (l->uuid_raw)
-        memcpy(m.u.version.uuid, l->uuid_raw, 16);
+    if (l->uuid)
+        memcpy(m.u.version.uuid, l->uuid->b, 16);
     off = put(&m, out, cap, off);
 
     m = (apf_msg){.type = APF_SERVICE_REQUEST, .u.service.name = apf_str_c(APF_SERVICE_AUTH)};

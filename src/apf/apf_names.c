@@ -129,15 +129,6 @@ const char *apf_open_failure_name(uint32_t code)
     return code < sizeof(names) / sizeof(names[0]) ? names[code] : "?";
 }
 
-void apf_uuid_format(const uint8_t b[16], char out[APF_UUID_STRLEN + 1])
-{
-    /* SMBIOS/Microsoft GUID order: the first three groups are little-endian. */
-    snprintf(out, APF_UUID_STRLEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[3], b[2],
-             b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
-}
-
 bool apf_str_eq(apf_str s, const char *lit)
 {
     size_t n = strlen(lit);
@@ -212,8 +203,10 @@ int apf_msg_describe(const apf_msg *m, char *out, size_t cap)
     case APF_CHANNEL_CLOSE:
         return snprintf(out, cap, "%s %u", name, u->close.recipient);
     case APF_PROTOCOLVERSION: {
-        char uuid[APF_UUID_STRLEN + 1];
-        apf_uuid_format(u->version.uuid, uuid);
+        guid g;
+        char uuid[GUID_STRLEN + 1];
+        memcpy(g.b, u->version.uuid, 16);
+        guid_format(&g, uuid);
         return snprintf(out, cap, "%s %u.%u trigger %u %s", name, u->version.major,
                         u->version.minor, u->version.trigger, uuid);
     }

@@ -307,8 +307,8 @@ static void on_version(apf_session *s, const apf_msg *m)
     s->version.major = m->u.version.major;
     s->version.minor = m->u.version.minor;
     s->version.trigger = m->u.version.trigger;
-    memcpy(s->version.uuid_raw, m->u.version.uuid, 16);
-    apf_uuid_format(s->version.uuid_raw, s->version.uuid);
+    memcpy(s->version.id.b, m->u.version.uuid, 16);
+    guid_format(&s->version.id, s->version.uuid);
     if (s->cb->on_version)
         s->cb->on_version(s, &s->version, s->user);
 }

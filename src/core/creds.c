@@ -32,7 +32,7 @@
 #define MAX_ERRORS    1000 /* beyond this the file is hopeless; say so once */
 
 typedef struct centry {
-    uint8_t guid[16]; /* devices only */
+    guid id; /* devices only */
     uint8_t user[CREDS_USER_MAX];
     size_t ulen;
     char *phc;
@@ -230,16 +230,16 @@ __attribute__((format(printf, 2, 3))) static void perr(parser *P, const char *fm
 
 /* --- the db --- */
 
-static uint64_t guid_hash(const uint8_t g[16])
+static uint64_t guid_hash(const guid *g)
 {
     uint64_t a, b;
-    memcpy(&a, g, 8);
-    memcpy(&b, g + 8, 8);
+    memcpy(&a, g->b, 8);
+    memcpy(&b, g->b + 8, 8);
     uint64_t k = (a ^ (b * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
     return k ^ (k >> 29);
 }
 
-static centry *dev_find(const creds_db *db, const uint8_t g[16])
+static centry *dev_find(const creds_db *db, const guid *g)
 {
     if (!db->icap)
         return NULL;
@@ -247,7 +247,7 @@ static centry *dev_find(const creds_db *db, const uint8_t g[16])
         uint32_t s = db->index[i];
         if (!s)
             return NULL;
-        if (memcmp(db->dev.v[s - 1].guid, g, 16) == 0)
+        if (guid_eq(&db->dev.v[s - 1].id, g))
             return &db->dev.v[s - 1];
     }
 }
@@ -259,7 +259,7 @@ static int index_grow(creds_db *db)
     if (!ni)
         return -ENOMEM;
     for (size_t k = 0; k < db->dev.n; k++) {
-        size_t i = guid_hash(db->dev.v[k].guid) & (ncap - 1);
+        size_t i = guid_hash(&db->dev.v[k].id) & (ncap - 1);
         while (ni[i])
             i = (i + 1) & (ncap - 1);
         ni[i] = (uint32_t)k + 1;
@@ -388,8 +388,8 @@ static void parse_entry(parser *P, char **f, int nf)
             return;
     }
     bool bad = nf != 4;
-    dir_guid g;
-    if (is_dev && dir_guid_parse(f[1], strlen(f[1]), &g) < 0) {
+    guid g;
+    if (is_dev && guid_parse(f[1], strlen(f[1]), &g) < 0) {
         perr(P, "bad GUID '%.64s' (expected 8-4-4-4-12 hex digits)", f[1]);
         bad = true;
     }
@@ -413,7 +413,7 @@ static void parse_entry(parser *P, char **f, int nf)
 
     creds_db *db = P->db;
     if (is_dev) {
-        centry *dup = dev_find(db, g.b);
+        centry *dup = dev_find(db, &g);
         if (dup) {
             perr(P, "duplicate device %.36s (first at line %u)", f[1], dup->line);
             return;
@@ -445,8 +445,8 @@ static void parse_entry(parser *P, char **f, int nf)
     if (!e->phc || (!is_dev && !e->name))
         goto oom;
     if (is_dev) {
-        memcpy(e->guid, g.b, 16);
-        size_t i = guid_hash(g.b) & (db->icap - 1);
+        e->id = g;
+        size_t i = guid_hash(&g) & (db->icap - 1);
         while (db->index[i])
             i = (i + 1) & (db->icap - 1);
         db->index[i] = (uint32_t)db->dev.n;
@@ -649,14 +649,14 @@ static creds_status verify(creds_db *db, centry *e, uint32_t tag, const void *pw
     return st;
 }
 
-static creds_status check(creds_db *db, const uint8_t guid[16], const char *user, size_t ulen,
+static creds_status check(creds_db *db, const guid *device, const char *user, size_t ulen,
                           const void *pw, size_t pwlen, bool may_argon2, creds_result *res)
 {
     creds_result local;
     if (!res)
         res = &local;
     *res = (creds_result){.status = CREDS_UNKNOWN_DEVICE, .match = CREDS_MATCH_NONE};
-    centry *e = dev_find(db, guid);
+    centry *e = dev_find(db, device);
     if (e) {
         res->match = CREDS_MATCH_DEVICE;
         if (!ct_bufeq(e->user, e->ulen, CREDS_USER_MAX, user, ulen))
@@ -689,16 +689,16 @@ static creds_status check(creds_db *db, const uint8_t guid[16], const char *user
     return res->status;
 }
 
-creds_status creds_check(creds_db *db, const uint8_t guid[16], const char *user, size_t ulen,
+creds_status creds_check(creds_db *db, const guid *device, const char *user, size_t ulen,
                          const void *pw, size_t pwlen, creds_result *res)
 {
-    return check(db, guid, user, ulen, pw, pwlen, true, res);
+    return check(db, device, user, ulen, pw, pwlen, true, res);
 }
 
-creds_status creds_precheck(creds_db *db, const uint8_t guid[16], const char *user, size_t ulen,
+creds_status creds_precheck(creds_db *db, const guid *device, const char *user, size_t ulen,
                             const void *pw, size_t pwlen, creds_result *res)
 {
-    return check(db, guid, user, ulen, pw, pwlen, false, res);
+    return check(db, device, user, ulen, pw, pwlen, false, res);
 }
 
 void creds_db_stats(creds_db *db, creds_stats *o)

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "guid.h"
+
 /* --- argon2id parameters --- */
 typedef struct creds_params {
     uint32_t t_cost;      /* passes */
@@ -105,20 +107,20 @@ typedef struct creds_result {
     bool cached;       /* decided by the cache, without argon2 */
 } creds_result;
 
-/* Checks an APF USERAUTH login. guid: the 16 raw PROTOCOLVERSION bytes (directory.h's dir_guid
+/* Checks an APF USERAUTH login. guid: the 16 raw PROTOCOLVERSION bytes (directory.h's guid
  * order). A device entry for the GUID decides alone; without one, a group entry whose username
  * matches decides when opts.allow_groups. Unknown devices and wrong usernames are refused without
  * running argon2: GUIDs and usernames are identifiers, not secrets (apf.md 6.1), and a flood of
  * them must not buy CPU. Usernames and digests are compared in constant time. Neither the password
  * nor anything derived from it outlives the call except the cache digest. res may be NULL. */
-creds_status creds_check(creds_db *db, const uint8_t guid[16], const char *user, size_t ulen,
+creds_status creds_check(creds_db *db, const guid *device, const char *user, size_t ulen,
                          const void *pw, size_t pwlen, creds_result *res);
 
 /* The part of creds_check that needs no argon2, cheap enough for an io_uring worker: decides
  * unknown devices, wrong usernames and every check the cache can decide (a few microseconds), and
  * returns CREDS_NEED_ARGON2 for the rest, which the caller then hands to its checker pool as
  * creds_check. A reconnect storm of known devices then never leaves the workers. */
-creds_status creds_precheck(creds_db *db, const uint8_t guid[16], const char *user, size_t ulen,
+creds_status creds_precheck(creds_db *db, const guid *device, const char *user, size_t ulen,
                             const void *pw, size_t pwlen, creds_result *res);
 
 const char *creds_status_str(creds_status s);

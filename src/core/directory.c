@@ -1,4 +1,4 @@
-/* directory.c - the in-process sharded device directory, and GUID text helpers.
+/* directory.c - the in-process sharded device directory.
  *
  * Two sets of shards: GUID shards hold the entries, host shards map a lower-cased hostname to the
  * GUID that owns it. Lock order: a GUID shard lock may be held while taking a host shard lock,
@@ -17,58 +17,18 @@
 #include <string.h>
 #include <sys/random.h>
 
-/* --- GUID text --- */
-
-/* Position in the string of each raw byte's two hex digits (apf.md 2.14's mixed-endian rendering).
- */
-static const uint8_t guid_pos[16] = {6, 4, 2, 0, 11, 9, 16, 14, 19, 21, 24, 26, 28, 30, 32, 34};
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-int dir_guid_parse(const char *s, size_t len, dir_guid *out)
-{
-    if (len != DIR_GUID_STRLEN || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
-        return -EINVAL;
-    for (int i = 0; i < 16; i++) {
-        int hi = hexval(s[guid_pos[i]]), lo = hexval(s[guid_pos[i] + 1]);
-        if (hi < 0 || lo < 0)
-            return -EINVAL;
-        out->b[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-void dir_guid_format(const dir_guid *g, char out[DIR_GUID_STRLEN + 1])
-{
-    static const char hex[] = "0123456789abcdef";
-    memset(out, '-', DIR_GUID_STRLEN);
-    for (int i = 0; i < 16; i++) {
-        out[guid_pos[i]] = hex[g->b[i] >> 4];
-        out[guid_pos[i] + 1] = hex[g->b[i] & 15];
-    }
-    out[DIR_GUID_STRLEN] = '\0';
-}
-
 int dir_lookup_guid_str(dir *d, const char *s, size_t len, dir_entry *out)
 {
-    dir_guid g;
-    if (dir_guid_parse(s, len, &g) < 0)
+    guid g;
+    if (guid_parse(s, len, &g) < 0)
         return -EINVAL;
     return dir_lookup_guid(d, &g, out);
 }
 
 int dir_lookup_name(dir *d, const char *name, size_t len, dir_entry *out)
 {
-    dir_guid g;
-    if (dir_guid_parse(name, len, &g) == 0)
+    guid g;
+    if (guid_parse_loose(name, len, &g) == 0)
         return dir_lookup_guid(d, &g, out);
     return dir_lookup_host(d, name, len, out);
 }
@@ -86,7 +46,7 @@ static uint64_t fmix64(uint64_t k)
 }
 
 /* Seeded per directory so that hostile names cannot be chosen to pile into one chain. */
-static uint64_t hash_guid(uint64_t seed, const dir_guid *g)
+static uint64_t hash_guid(uint64_t seed, const guid *g)
 {
     uint64_t a, b;
     memcpy(&a, g->b, 8);
@@ -138,7 +98,7 @@ typedef struct gnode {
 typedef struct hnode {
     struct hnode *next;
     uint64_t hash;
-    dir_guid guid;
+    guid guid;
     size_t len;
     char name[]; /* as first registered; compared case-insensitively */
 } hnode;
@@ -218,7 +178,7 @@ static void table_unlink(table *t, link *n)
     t->n--;
 }
 
-static gnode *gfind(table *t, uint64_t h, const dir_guid *g)
+static gnode *gfind(table *t, uint64_t h, const guid *g)
 {
     for (gnode *n = *slot_of(t, h); n; n = n->next)
         if (n->hash == h && memcmp(n->e.guid.b, g->b, 16) == 0)
@@ -242,7 +202,7 @@ static bool same_tunnel(const dir_entry *e, uint32_t worker, uint64_t id, uint64
 /* --- hostname mappings (called with the owning GUID's shard lock held) --- */
 
 /* Points name at g, replacing any other owner. -ENOMEM leaves the old mapping. */
-static int host_map(dir_local *L, const char *name, size_t len, const dir_guid *g)
+static int host_map(dir_local *L, const char *name, size_t len, const guid *g)
 {
     uint64_t h = hash_host(L->seed, name, len);
     shard *s = shard_of(L->hs, L, h);
@@ -266,7 +226,7 @@ static int host_map(dir_local *L, const char *name, size_t len, const dir_guid *
 }
 
 /* Removes name's mapping if it still points at g (another device may have claimed it since). */
-static void host_unmap(dir_local *L, const char *name, size_t len, const dir_guid *g)
+static void host_unmap(dir_local *L, const char *name, size_t len, const guid *g)
 {
     if (len == 0)
         return;
@@ -341,7 +301,7 @@ static int local_reg(dir *d, const dir_entry *e, dir_entry *superseded)
     return ret;
 }
 
-static int local_unreg(dir *d, const dir_guid *g, uint32_t worker, uint64_t id, uint64_t gen)
+static int local_unreg(dir *d, const guid *g, uint32_t worker, uint64_t id, uint64_t gen)
 {
     dir_local *L = (dir_local *)d;
     uint64_t h = hash_guid(L->seed, g);
@@ -359,7 +319,7 @@ static int local_unreg(dir *d, const dir_guid *g, uint32_t worker, uint64_t id, 
     return ret;
 }
 
-static int local_set_hostname(dir *d, const dir_guid *g, uint32_t worker, uint64_t id, uint64_t gen,
+static int local_set_hostname(dir *d, const guid *g, uint32_t worker, uint64_t id, uint64_t gen,
                               const char *host, size_t len)
 {
     dir_local *L = (dir_local *)d;
@@ -376,7 +336,7 @@ static int local_set_hostname(dir *d, const dir_guid *g, uint32_t worker, uint64
     return ret;
 }
 
-static int local_lookup_guid(dir *d, const dir_guid *g, dir_entry *out)
+static int local_lookup_guid(dir *d, const guid *g, dir_entry *out)
 {
     dir_local *L = (dir_local *)d;
     uint64_t h = hash_guid(L->seed, g);
@@ -396,7 +356,7 @@ static int local_lookup_host(dir *d, const char *host, size_t len, dir_entry *ou
         return -ENOENT;
     uint64_t h = hash_host(L->seed, host, len);
     shard *s = shard_of(L->hs, L, h);
-    dir_guid g;
+    guid g;
     pthread_mutex_lock(&s->mu);
     hnode *n = hfind(&s->t, h, host, len);
     if (n)

@@ -23,29 +23,15 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* --- GUIDs -------------------------------------------------------------------------------------
- * dir_guid holds the 16 raw bytes exactly as they arrive in APF PROTOCOLVERSION (apf.md 2.14):
- * Microsoft/SMBIOS order, the first three groups little-endian. The canonical string renders them
- *     b3b2b1b0-b5b4-b7b6-b8b9-b10b11b12b13b14b15
- * e.g. raw 44 45 4c 4c 4d 00 10 4d 80 50 b2 c0 4f 32 51 33 <->
- * "4c4c4544-004d-4d10-8050-b2c04f325133". Formatting lower-cases (what every MPS uses as the key);
- * parsing accepts either case. */
-typedef struct dir_guid {
-    uint8_t b[16];
-} dir_guid;
+#include "guid.h"
 
-#define DIR_GUID_STRLEN 36 /* without the NUL */
-
-/* Parses exactly len bytes of canonical 8-4-4-4-12 text. 0, or -EINVAL. */
-int dir_guid_parse(const char *s, size_t len, dir_guid *out);
-/* Writes the lower-case canonical form and a NUL into out (DIR_GUID_STRLEN + 1 bytes). */
-void dir_guid_format(const dir_guid *g, char out[DIR_GUID_STRLEN + 1]);
+/* GUIDs are base/guid.h's one type (the raw PROTOCOLVERSION bytes). */
 
 /* --- entries --- */
 #define DIR_HOSTNAME_MAX 255 /* DNS names are at most 253; longer ones are refused */
 
 typedef struct dir_entry {
-    dir_guid guid;
+    guid guid;
     uint32_t worker;         /* index of the worker that owns the tunnel */
     uint64_t tunnel_id;      /* the worker's id of the tunnel */
     uint64_t generation;     /* distinguishes reuse of a tunnel id */
@@ -59,10 +45,10 @@ typedef struct dir dir;
 
 typedef struct dir_ops {
     int (*reg)(dir *d, const dir_entry *e, dir_entry *superseded);
-    int (*unreg)(dir *d, const dir_guid *g, uint32_t worker, uint64_t tunnel_id, uint64_t gen);
-    int (*set_hostname)(dir *d, const dir_guid *g, uint32_t worker, uint64_t tunnel_id,
-                        uint64_t gen, const char *host, size_t len);
-    int (*lookup_guid)(dir *d, const dir_guid *g, dir_entry *out);
+    int (*unreg)(dir *d, const guid *g, uint32_t worker, uint64_t tunnel_id, uint64_t gen);
+    int (*set_hostname)(dir *d, const guid *g, uint32_t worker, uint64_t tunnel_id, uint64_t gen,
+                        const char *host, size_t len);
+    int (*lookup_guid)(dir *d, const guid *g, dir_entry *out);
     int (*lookup_host)(dir *d, const char *host, size_t len, dir_entry *out);
     size_t (*count)(dir *d);
     int (*snapshot)(dir *d, dir_entry **out, size_t *n);
@@ -88,7 +74,7 @@ static inline int dir_register(dir *d, const dir_entry *e, dir_entry *superseded
 
 /* Removes the GUID's entry if (worker, tunnel_id, gen) still names it: 0, -ENOENT (no entry) or
  * -ESTALE (another tunnel has superseded this one: nothing removed). */
-static inline int dir_unregister(dir *d, const dir_guid *g, uint32_t worker, uint64_t tunnel_id,
+static inline int dir_unregister(dir *d, const guid *g, uint32_t worker, uint64_t tunnel_id,
                                  uint64_t gen)
 {
     return d->ops->unreg(d, g, worker, tunnel_id, gen);
@@ -96,14 +82,14 @@ static inline int dir_unregister(dir *d, const dir_guid *g, uint32_t worker, uin
 
 /* Sets or changes (len 0: clears) the hostname of the GUID's tunnel, same guard and results as
  * dir_unregister, -EINVAL for a name that is too long or has bytes outside printable ASCII. */
-static inline int dir_set_hostname(dir *d, const dir_guid *g, uint32_t worker, uint64_t tunnel_id,
+static inline int dir_set_hostname(dir *d, const guid *g, uint32_t worker, uint64_t tunnel_id,
                                    uint64_t gen, const char *host, size_t len)
 {
     return d->ops->set_hostname(d, g, worker, tunnel_id, gen, host, len);
 }
 
 /* Copies the live entry into *out: 0 or -ENOENT. */
-static inline int dir_lookup_guid(dir *d, const dir_guid *g, dir_entry *out)
+static inline int dir_lookup_guid(dir *d, const guid *g, dir_entry *out)
 {
     return d->ops->lookup_guid(d, g, out);
 }

@@ -41,9 +41,9 @@ struct tunnel {
     bool authed;    /* the login was accepted */
     int close_how;  /* -1: stay open */
     const char *why;
-    dir_guid guid;
-    char guid_str[DIR_GUID_STRLEN + 1];
-    char peer_cn[DIR_GUID_STRLEN + 1]; /* client certificate CN, when it fits a GUID */
+    guid guid;
+    char guid_str[GUID_STRLEN + 1];
+    char peer_cn[GUID_STRLEN + 1]; /* client certificate CN, when it fits a GUID */
     char peer[INET6_ADDRSTRLEN + 8];
     struct sockaddr_storage peer_sa;
 };
@@ -195,8 +195,8 @@ static void apf_on_version(apf_session *s, const apf_version_info *v, void *user
 {
     struct tunnel *t = user;
     (void)s;
-    memcpy(t->guid.b, v->uuid_raw, 16);
-    dir_guid_format(&t->guid, t->guid_str);
+    t->guid = v->id;
+    guid_format(&t->guid, t->guid_str);
     t->has_guid = true;
     log_debug("device %s peer %s: APF %u.%u trigger %u", t->guid_str, t->peer, v->major, v->minor,
               v->trigger);
@@ -208,7 +208,7 @@ struct auth_job {
     struct mpsd *m;
     ring_worker *w;
     uint64_t conn_id;
-    uint8_t guid[16];
+    guid device;
     char user[CREDS_USER_MAX + 1];
     size_t ulen;
     char pw[128];
@@ -241,7 +241,7 @@ static void auth_run(struct job *job)
     }
     creds_db *db = creds_slot_get(&a->m->creds);
     creds_result res = {0};
-    a->status = db ? creds_check(db, a->guid, a->user, a->ulen, a->pw, a->pwlen, &res)
+    a->status = db ? creds_check(db, &a->device, a->user, a->ulen, a->pw, a->pwlen, &res)
                    : CREDS_UNKNOWN_DEVICE;
     a->match = res.match;
     a->cached = res.cached;
@@ -350,7 +350,7 @@ static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
     /* Reconnects with an unchanged password, unknown GUIDs and wrong usernames are decided here
      * without argon2; only a real password check goes to the pool. */
     creds_db *db = creds_slot_get(&M(t)->creds);
-    creds_status pre = db ? creds_precheck(db, t->guid.b, req->user, req->user_len, req->password,
+    creds_status pre = db ? creds_precheck(db, &t->guid, req->user, req->user_len, req->password,
                                            req->password_len, NULL)
                           : CREDS_UNKNOWN_DEVICE;
     creds_db_unref(db);
@@ -369,7 +369,7 @@ static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
     a->m = M(t);
     a->w = wc->w;
     a->conn_id = t->conn_id;
-    memcpy(a->guid, req->version ? req->version->uuid_raw : t->guid.b, 16);
+    a->device = req->version ? req->version->id : t->guid;
     memcpy(a->user, req->user, req->user_len);
     a->ulen = req->user_len;
     memcpy(a->pw, req->password, req->password_len);

@@ -252,9 +252,9 @@ const char *h_out_hex(h *t)
 
 void h_login(h *t, const uint32_t *ports, size_t n)
 {
-    static const uint8_t uuid[16] = {0x44, 0x45, 0x4c, 0x4c, 0x4d, 0x00, 0x10, 0x4d,
-                                     0x80, 0x50, 0xb2, 0xc0, 0x4f, 0x32, 0x51, 0x33};
-    apf_device_login l = {.uuid_raw = uuid,
+    static const guid uuid = {{0x44, 0x45, 0x4c, 0x4c, 0x4d, 0x00, 0x10, 0x4d, 0x80, 0x50, 0xb2,
+                               0xc0, 0x4f, 0x32, 0x51, 0x33}};
+    apf_device_login l = {.uuid = &uuid,
                           .trigger = APF_TRIGGER_PERIODIC,
                           .user = "B6367516FC563665",
                           .password = "P@ssw0rd",

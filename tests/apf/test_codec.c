@@ -57,8 +57,10 @@ Test(codec, protocolversion_v1_v2)
     cr_assert_eq(m.u.version.major, 1);
     cr_assert_eq(m.u.version.minor, 0);
     cr_assert_eq(m.u.version.trigger, APF_TRIGGER_LME);
-    char uuid[APF_UUID_STRLEN + 1];
-    apf_uuid_format(m.u.version.uuid, uuid);
+    char uuid[GUID_STRLEN + 1];
+    guid g;
+    memcpy(g.b, m.u.version.uuid, 16);
+    guid_format(&g, uuid);
     cr_assert_str_eq(uuid, "4c4c4544-004d-4d10-8050-b2c04f325133");
     roundtrip("V2", &m);
     cr_assert_eq(m.u.version.trigger, APF_TRIGGER_PERIODIC);

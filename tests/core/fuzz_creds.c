@@ -14,8 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     creds_opts opts = {.allow_groups = size & 1};
     if (creds_db_parse("fuzz", (const char *)data, size, &opts, &db, &errs) == 0 && db) {
         /* a parsed db answers a check without argon2 for an unknown GUID */
-        uint8_t guid[16] = {0};
-        creds_precheck(db, guid, "admin", 5, "x", 1, NULL);
+        guid unknown = {{0}};
+        creds_precheck(db, &unknown, "admin", 5, "x", 1, NULL);
     }
     creds_db_unref(db);
     creds_errors_free(&errs);

@@ -28,10 +28,10 @@ static char *hash(const char *pw)
     return out;
 }
 
-static dir_guid guid(const char *s)
+static guid guid_of(const char *s)
 {
-    dir_guid g;
-    cr_assert_eq(dir_guid_parse(s, strlen(s), &g), 0, "%s", s);
+    guid g;
+    cr_assert_eq(guid_parse(s, strlen(s), &g), 0, "%s", s);
     return g;
 }
 
@@ -49,8 +49,8 @@ static creds_db *parse(const char *text, bool groups)
 static creds_status check(creds_db *db, const char *g, const char *user, const char *pw,
                           creds_result *r)
 {
-    dir_guid raw = guid(g);
-    return creds_check(db, raw.b, user, strlen(user), pw, strlen(pw), r);
+    guid raw = guid_of(g);
+    return creds_check(db, &raw, user, strlen(user), pw, strlen(pw), r);
 }
 
 static creds_stats stats(creds_db *db)
@@ -107,11 +107,11 @@ Test(creds, wrong_username_skips_argon2)
     cr_assert_eq(check(db, GUID_A, "Admin", "Passw0rd!", &r), CREDS_BAD_USERNAME);
     cr_assert_eq(check(db, GUID_A, "admi", "Passw0rd!", &r), CREDS_BAD_USERNAME);
     cr_assert_eq(check(db, GUID_A, "admin\0", "Passw0rd!", &r), CREDS_OK, "C string: same name");
-    dir_guid g = guid(GUID_A);
-    cr_assert_eq(creds_check(db, g.b, "admin\0", 6, "Passw0rd!", 9, &r), CREDS_BAD_USERNAME);
+    guid g = guid_of(GUID_A);
+    cr_assert_eq(creds_check(db, &g, "admin\0", 6, "Passw0rd!", 9, &r), CREDS_BAD_USERNAME);
     char longname[100];
     memset(longname, 'a', sizeof longname);
-    cr_assert_eq(creds_check(db, g.b, longname, sizeof longname, "x", 1, &r), CREDS_BAD_USERNAME);
+    cr_assert_eq(creds_check(db, &g, longname, sizeof longname, "x", 1, &r), CREDS_BAD_USERNAME);
     cr_assert_eq(stats(db).argon2_runs, 1, "only the good name ran argon2");
     creds_db_unref(db);
 }
@@ -166,9 +166,9 @@ Test(creds, guids_case_insensitive)
     cr_assert_eq(check(db, "4c4c4544-004D-4d10-8050-B2c04f325133", "admin", "Passw0rd!", NULL),
                  CREDS_OK);
     /* the raw bytes are PROTOCOLVERSION's (apf.md 2.14 vector V1) */
-    const uint8_t raw[16] = {0x44, 0x45, 0x4c, 0x4c, 0x4d, 0x00, 0x10, 0x4d,
-                             0x80, 0x50, 0xb2, 0xc0, 0x4f, 0x32, 0x51, 0x33};
-    cr_assert_eq(creds_check(db, raw, "admin", 5, "Passw0rd!", 9, NULL), CREDS_OK);
+    const guid raw = {{0x44, 0x45, 0x4c, 0x4c, 0x4d, 0x00, 0x10, 0x4d, 0x80, 0x50, 0xb2, 0xc0, 0x4f,
+                       0x32, 0x51, 0x33}};
+    cr_assert_eq(creds_check(db, &raw, "admin", 5, "Passw0rd!", 9, NULL), CREDS_OK);
     creds_db_unref(db);
 }
 
@@ -268,17 +268,17 @@ Test(creds, cache_hit_skips_argon2)
 Test(creds, precheck_decides_without_argon2)
 {
     creds_db *db = one_device("Passw0rd!");
-    dir_guid a = guid(GUID_A), b = guid(GUID_B);
+    guid a = guid_of(GUID_A), b = guid_of(GUID_B);
     creds_result r;
-    cr_assert_eq(creds_precheck(db, b.b, "admin", 5, "Passw0rd!", 9, &r), CREDS_UNKNOWN_DEVICE);
-    cr_assert_eq(creds_precheck(db, a.b, "root", 4, "Passw0rd!", 9, &r), CREDS_BAD_USERNAME);
-    cr_assert_eq(creds_precheck(db, a.b, "admin", 5, "Passw0rd!", 9, &r), CREDS_NEED_ARGON2);
+    cr_assert_eq(creds_precheck(db, &b, "admin", 5, "Passw0rd!", 9, &r), CREDS_UNKNOWN_DEVICE);
+    cr_assert_eq(creds_precheck(db, &a, "root", 4, "Passw0rd!", 9, &r), CREDS_BAD_USERNAME);
+    cr_assert_eq(creds_precheck(db, &a, "admin", 5, "Passw0rd!", 9, &r), CREDS_NEED_ARGON2);
     cr_assert_eq(stats(db).argon2_runs, 0);
     cr_assert_eq(stats(db).ok + stats(db).bad_password, 0, "NEED_ARGON2 is not an outcome");
-    cr_assert_eq(creds_check(db, a.b, "admin", 5, "Passw0rd!", 9, &r), CREDS_OK);
-    cr_assert_eq(creds_precheck(db, a.b, "admin", 5, "Passw0rd!", 9, &r), CREDS_OK);
+    cr_assert_eq(creds_check(db, &a, "admin", 5, "Passw0rd!", 9, &r), CREDS_OK);
+    cr_assert_eq(creds_precheck(db, &a, "admin", 5, "Passw0rd!", 9, &r), CREDS_OK);
     cr_assert(r.cached);
-    cr_assert_eq(creds_precheck(db, a.b, "admin", 5, "wrong", 5, &r), CREDS_BAD_PASSWORD);
+    cr_assert_eq(creds_precheck(db, &a, "admin", 5, "wrong", 5, &r), CREDS_BAD_PASSWORD);
     cr_assert_eq(stats(db).argon2_runs, 1);
     creds_db_unref(db);
 }
@@ -391,8 +391,8 @@ Test(creds, wipe_and_constant_time_helpers)
     /* creds_check leaves the caller's password as it was: wiping it is the caller's job */
     char pw[] = "Passw0rd!";
     creds_db *db = one_device("Passw0rd!");
-    dir_guid g = guid(GUID_A);
-    cr_assert_eq(creds_check(db, g.b, "admin", 5, pw, strlen(pw), NULL), CREDS_OK);
+    guid g = guid_of(GUID_A);
+    cr_assert_eq(creds_check(db, &g, "admin", 5, pw, strlen(pw), NULL), CREDS_OK);
     cr_assert_str_eq(pw, "Passw0rd!");
     creds_db_unref(db);
 }

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
-static dir_guid guid_n(uint32_t n)
+static guid guid_n(uint32_t n)
 {
-    dir_guid g = {{0x44, 0x45, 0x4c, 0x4c}};
+    guid g = {{0x44, 0x45, 0x4c, 0x4c}};
     memcpy(g.b + 12, &n, 4);
     return g;
 }
@@ -44,20 +44,20 @@ Test(guid, apf_vector_and_case)
 {
     const uint8_t raw[16] = {0x44, 0x45, 0x4c, 0x4c, 0x4d, 0x00, 0x10, 0x4d,
                              0x80, 0x50, 0xb2, 0xc0, 0x4f, 0x32, 0x51, 0x33};
-    dir_guid g;
+    guid g;
     memcpy(g.b, raw, 16);
-    char s[DIR_GUID_STRLEN + 1];
-    dir_guid_format(&g, s);
+    char s[GUID_STRLEN + 1];
+    guid_format(&g, s);
     cr_assert_str_eq(s, "4c4c4544-004d-4d10-8050-b2c04f325133");
-    dir_guid back;
-    cr_assert_eq(dir_guid_parse("4C4C4544-004D-4D10-8050-B2C04F325133", 36, &back), 0);
+    guid back;
+    cr_assert_eq(guid_parse("4C4C4544-004D-4D10-8050-B2C04F325133", 36, &back), 0);
     cr_assert_arr_eq(back.b, raw, 16);
     const char *bad[] = {
         "4c4c4544-004d-4d10-8050-b2c04f32513", "4c4c4544x004d-4d10-8050-b2c04f325133",
         "4c4c4544-004d-4d10-8050-b2c04f32513g", "{4c4c4544-004d-4d10-8050-b2c04f3251}",
         "4c4c4544004d4d108050b2c04f325133"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        cr_assert_eq(dir_guid_parse(bad[i], strlen(bad[i]), &back), -EINVAL, "%s", bad[i]);
+        cr_assert_eq(guid_parse(bad[i], strlen(bad[i]), &back), -EINVAL, "%s", bad[i]);
 }
 
 Test(dir, register_lookup_unregister)
@@ -72,8 +72,8 @@ Test(dir, register_lookup_unregister)
     cr_assert_eq(((struct sockaddr_in *)&got.peer)->sin_port, htons(50000));
     cr_assert_eq(host_lookup(d, "AMT-1.Example.COM", &got), 0);
     cr_assert_eq(got.tunnel_id, 10);
-    char s[DIR_GUID_STRLEN + 1];
-    dir_guid_format(&e.guid, s);
+    char s[GUID_STRLEN + 1];
+    guid_format(&e.guid, s);
     cr_assert_eq(dir_lookup_guid_str(d, s, strlen(s), &got), 0);
     cr_assert_eq(dir_lookup_name(d, s, strlen(s), &got), 0);
     cr_assert_eq(dir_lookup_name(d, "amt-1.example.com", 17, &got), 0);
@@ -206,7 +206,7 @@ static void *hammer(void *p)
             break;
         }
         case 1: {
-            dir_guid g = guid_n(n);
+            guid g = guid_n(n);
             if (dir_lookup_guid(w->d, &g, &got) == 0 &&
                 (memcmp(&got.guid, &g, 16) != 0 || got.tunnel_id >> 8 != n ||
                  strcasecmp(got.hostname, host) != 0))
@@ -221,7 +221,7 @@ static void *hammer(void *p)
             break;
         case 3: {
             /* disconnect only our own tunnel: a superseded one must be refused */
-            dir_guid g = guid_n(n);
+            guid g = guid_n(n);
             if (dir_lookup_guid(w->d, &g, &got) == 0 && got.worker == w->t) {
                 int rc = dir_unregister(w->d, &g, w->t, got.tunnel_id, got.generation);
                 if (rc != 0 && rc != -ESTALE && rc != -ENOENT)

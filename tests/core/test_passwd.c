@@ -83,9 +83,9 @@ static creds_db *load_text(const char *text, bool groups)
 
 static creds_status check(creds_db *db, const char *user, const char *pw)
 {
-    dir_guid g;
-    cr_assert_eq(dir_guid_parse(GUID_LC, 36, &g), 0);
-    return creds_check(db, g.b, user, strlen(user), pw, strlen(pw), NULL);
+    guid g;
+    cr_assert_eq(guid_parse(GUID_LC, 36, &g), 0);
+    return creds_check(db, &g, user, strlen(user), pw, strlen(pw), NULL);
 }
 
 Test(mpsd_passwd, device_line_from_stdin)

@@ -36,7 +36,7 @@ void dev_init(struct device *d, const struct sim_opts *o, const struct dev_ops *
 
 void dev_uuid(const struct device *d, char out[37])
 {
-    ident_uuid_str(d->o->uuid_base, d->index, out);
+    ident_uuid_str(&d->o->uuid_base, d->index, out);
 }
 
 void dev_hostname(const struct device *d, char *out, size_t cap)
@@ -89,13 +89,13 @@ int dev_violation(struct device *d, unsigned type)
 
 /* ---- login ---- */
 
-static void fill_version(const struct device *d, apf_msg *m, uint8_t raw[16])
+static void fill_version(const struct device *d, apf_msg *m, guid *raw)
 {
-    ident_uuid_for(d->o->uuid_base, d->index, raw);
+    ident_uuid_for(&d->o->uuid_base, d->index, raw);
     *m = (apf_msg){.type = APF_PROTOCOLVERSION};
     m->u.version.major = 1;
     m->u.version.trigger = d->o->trigger;
-    memcpy(m->u.version.uuid, raw, 16);
+    memcpy(m->u.version.uuid, raw->b, 16);
 }
 
 /* The password this mode sends: bad-password changes it so that no MPS can accept it. */
@@ -147,12 +147,12 @@ static int send_forward(struct device *d)
 
 static int login_pipelined(struct device *d)
 {
-    uint8_t raw[16];
+    guid raw;
     char host[256], pw[OPTS_MAX_CRED + 8];
-    ident_uuid_for(d->o->uuid_base, d->index, raw);
+    ident_uuid_for(&d->o->uuid_base, d->index, &raw);
     dev_hostname(d, host, sizeof(host));
     mode_password(d, pw, sizeof(pw));
-    apf_device_login l = {.uuid_raw = raw,
+    apf_device_login l = {.uuid = &raw,
                           .trigger = d->o->trigger,
                           .user = d->o->user,
                           .password = pw,
@@ -188,7 +188,7 @@ static int send_fault(struct device *d)
     uint8_t buf[512];
     size_t n = 0;
     apf_msg m;
-    uint8_t raw[16];
+    guid raw;
     if (d->o->mode == MODE_GARBAGE || d->o->mode == MODE_NO_TLS_GARBAGE) {
         uint32_t s = d->index * 2654435761u + 1;
         for (n = 0; n < 256; n++)
@@ -197,7 +197,7 @@ static int send_fault(struct device *d)
         buf[0] = 0xEE;
     } else if (d->o->mode == MODE_OVERLONG) {
         /* a good start, then a USERAUTH_REQUEST whose user name claims 2^31 bytes */
-        fill_version(d, &m, raw);
+        fill_version(d, &m, &raw);
         n += (size_t)apf_pack(&m, buf, sizeof(buf));
         m = (apf_msg){.type = APF_SERVICE_REQUEST, .u.service.name = apf_str_c(APF_SERVICE_AUTH)};
         n += (size_t)apf_pack(&m, buf + n, sizeof(buf) - n);
@@ -207,7 +207,7 @@ static int send_fault(struct device *d)
         memset(buf + n, 'A', 64);
         n += 64;
     } else { /* stall-handshake over --plain: half a PROTOCOLVERSION */
-        fill_version(d, &m, raw);
+        fill_version(d, &m, &raw);
         n = (size_t)apf_pack(&m, buf, sizeof(buf)) / 2;
     }
     int r = send_raw(d, buf, n);
@@ -227,9 +227,10 @@ int dev_start(struct device *d, uint64_t now_ms)
     if (d->o->pipeline)
         return login_pipelined(d);
     /* PROTOCOLVERSION and SERVICE_REQUEST auth back to back, in one write (docs/apf.md 3.1) */
-    uint8_t buf[256], raw[16];
+    uint8_t buf[256];
+    guid raw;
     apf_msg m;
-    fill_version(d, &m, raw);
+    fill_version(d, &m, &raw);
     ssize_t a = apf_pack(&m, buf, sizeof(buf));
     m = (apf_msg){.type = APF_SERVICE_REQUEST, .u.service.name = apf_str_c(APF_SERVICE_AUTH)};
     ssize_t b = apf_pack(&m, buf + a, sizeof(buf) - (size_t)a);

@@ -400,7 +400,7 @@ static void defaults(struct sim_opts *o)
     o->window = 32768;
     o->max_payload = 16384;
     o->max_channels = 8;
-    ident_uuid_parse("12345678-0000-4000-8000-000000000000", o->uuid_base);
+    guid_parse("12345678-0000-4000-8000-000000000000", GUID_STRLEN, &o->uuid_base);
 }
 
 /* Checks that need several options together. */
@@ -506,7 +506,7 @@ int opts_parse(struct sim_opts *o, int argc, char **argv, char *err, size_t errl
             o->plain = true;
             break;
         case O_UUID_BASE:
-            if (ident_uuid_parse(a, o->uuid_base) < 0)
+            if (guid_parse(a, strlen(a), &o->uuid_base) < 0)
                 r = fail(err, errlen,
                          "--uuid-base: '%s' is not a canonical UUID "
                          "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "guid.h"
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -50,7 +52,7 @@ struct sim_opts {
     uint16_t tls_min, tls_max; /* TLS_V1_x; 0 = the TLS layer's default */
     bool resume, plain;
 
-    uint8_t uuid_base[16];
+    guid uuid_base;
     char user[OPTS_MAX_CRED + 1];
     char password[OPTS_MAX_CRED + 1];
     bool has_password;

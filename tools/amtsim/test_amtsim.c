@@ -1,6 +1,7 @@
 /* test_amtsim.c - amtsim's own pieces without an MPS: command line, identity, the sans-I/O
  * device fed MPS bytes, channels and windows, the HTTP responder. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,35 +236,42 @@ Test(opts, mode_needs_password_and_tls_max_alone)
 
 /* ---- identity ---- */
 
-Test(ident, parse_is_the_inverse_of_apf_uuid_format)
+#define P(s, g) guid_parse_loose(s, strlen(s), g)
+
+Test(ident, guid_parse_is_the_inverse_of_guid_format)
 {
-    uint8_t raw[16], want[16];
+    guid raw;
+    uint8_t want[16];
     char s[37];
     unhex("44454c4c4d00104d8050b2c04f325133", want); /* docs/apf.md V1 */
-    cr_assert_eq(ident_uuid_parse("4c4c4544-004d-4d10-8050-b2c04f325133", raw), 0);
-    cr_assert_arr_eq(raw, want, 16);
-    cr_assert_eq(ident_uuid_parse("4C4C4544-004D-4D10-8050-B2C04F325133", raw), 0);
-    apf_uuid_format(raw, s);
+    cr_assert_eq(P("4c4c4544-004d-4d10-8050-b2c04f325133", &raw), 0);
+    cr_assert_arr_eq(raw.b, want, 16);
+    cr_assert_eq(P("4C4C4544-004D-4D10-8050-B2C04F325133", &raw), 0);
+    guid_format(&raw, s);
     cr_assert_str_eq(s, "4c4c4544-004d-4d10-8050-b2c04f325133");
-    cr_assert_eq(ident_uuid_parse("4c4c4544-004d-4d10-8050-b2c04f32513", raw), -1);
-    cr_assert_eq(ident_uuid_parse("4c4c4544x004d-4d10-8050-b2c04f325133", raw), -1);
-    cr_assert_eq(ident_uuid_parse("zc4c4544-004d-4d10-8050-b2c04f325133", raw), -1);
+    cr_assert_eq(P("4c4c4544004d4d108050b2c04f325133", &raw), 0, "32 digits without dashes");
+    cr_assert_arr_eq(raw.b, want, 16);
+    cr_assert_eq(P("4c4c4544-004d-4d10-8050-b2c04f32513", &raw), -EINVAL);
+    cr_assert_eq(P("4c4c4544x004d-4d10-8050-b2c04f325133", &raw), -EINVAL);
+    cr_assert_eq(P("zc4c4544-004d-4d10-8050-b2c04f325133", &raw), -EINVAL);
+    cr_assert_eq(P("4c4c4544004d4d108050b2c04f32513z", &raw), -EINVAL);
+    cr_assert_eq(P("4c4c4544-004d4d10-8050-b2c04f3251334", &raw), -EINVAL);
 }
 
 Test(ident, device_i_is_base_plus_i_in_the_last_group)
 {
-    uint8_t base[16];
+    guid base;
     char s[37], host[32];
-    ident_uuid_parse("12345678-0000-4000-8000-000000000000", base);
-    ident_uuid_str(base, 0, s);
+    P("12345678-0000-4000-8000-000000000000", &base);
+    ident_uuid_str(&base, 0, s);
     cr_assert_str_eq(s, "12345678-0000-4000-8000-000000000000");
-    ident_uuid_str(base, 9999, s);
+    ident_uuid_str(&base, 9999, s);
     cr_assert_str_eq(s, "12345678-0000-4000-8000-00000000270f");
-    ident_uuid_parse("12345678-0000-4000-8000-0000ffffffff", base);
-    ident_uuid_str(base, 1, s);
+    P("12345678-0000-4000-8000-0000ffffffff", &base);
+    ident_uuid_str(&base, 1, s);
     cr_assert_str_eq(s, "12345678-0000-4000-8000-000100000000", "carry within the node group");
-    ident_uuid_parse("12345678-0000-4000-8000-ffffffffffff", base);
-    ident_uuid_str(base, 1, s);
+    P("12345678-0000-4000-8000-ffffffffffff", &base);
+    ident_uuid_str(&base, 1, s);
     cr_assert_str_eq(s, "12345678-0000-4000-8000-000000000000", "wraps in 48 bits");
     ident_hostname("amt-", 42, host, sizeof(host));
     cr_assert_str_eq(host, "amt-42");
@@ -280,7 +288,9 @@ Test(device, login_step_by_step_as_real_amt)
     cr_assert_eq(dev_start(&d, 0), DEV_OK);
     cr_assert_eq(take(&S, m, 16, COPY), 2);
     char uuid[37];
-    apf_uuid_format(m[0].u.version.uuid, uuid);
+    guid g0;
+    memcpy(g0.b, m[0].u.version.uuid, 16);
+    guid_format(&g0, uuid);
     cr_assert_str_eq(uuid, "4c4c4544-004d-4d10-8050-b2c04f325135");
     cr_assert_eq(m[0].u.version.major, 1);
     cr_assert_eq(m[0].u.version.trigger, 4);
