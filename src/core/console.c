@@ -1,0 +1,1 @@
+/* console.c - console sessions (see console.h). */

@@ -1,0 +1,1 @@
+/* users.c - console users and ACLs (see users.h). */

@@ -1,0 +1,1 @@
+/* http1.c (see http1.h). */

@@ -1,0 +1,1 @@
+/* httpproxy.c (see httpproxy.h). */

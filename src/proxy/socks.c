@@ -1,0 +1,1 @@
+/* socks.c (see socks.h). */
