@@ -9,27 +9,18 @@
 
 #include "ct.h"
 #include "directory.h"
+#include "pwcheck.h"
 
 #include <argon2.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/hmac.h>
-
-#define CACHE_STRIPES 64
-#define DIGEST_LEN    32         /* HMAC-SHA256 */
-#define MAX_FILE      (64 << 20) /* a 100k-device file is ~15 MB */
-#define MAX_LINE      4096
-#define MAX_ERRORS    1000 /* beyond this the file is hopeless; say so once */
+#define HASH_LEN 32         /* argon2id digest written by creds_hash */
+#define MAX_FILE (64 << 20) /* a 100k-device file is ~15 MB */
 
 typedef struct centry {
     guid id; /* devices only */
@@ -38,9 +29,7 @@ typedef struct centry {
     char *phc;
     char *name; /* groups only */
     unsigned line;
-    /* cache slot: guarded by the stripe mutex for this entry */
-    bool cached;
-    uint8_t digest[DIGEST_LEN];
+    pwcheck_slot cache; /* guarded by the cache's stripe mutex for this entry */
 } centry;
 
 typedef struct vec {
@@ -54,10 +43,8 @@ struct creds_db {
     vec dev, grp;
     uint32_t *index; /* device slot + 1, 0 = empty; power-of-two size, at most half full */
     size_t icap;
-    uint8_t key[32]; /* per-db HMAC key: a reload starts an empty cache under a new key */
-    pthread_mutex_t stripe[CACHE_STRIPES];
-    atomic_uint_fast64_t argon2_runs, cache_hits, ok, unknown_device, bad_username, bad_password,
-        errors;
+    pwcheck_cache cache; /* per-db key: a reload starts an empty cache under a new key */
+    atomic_uint_fast64_t ok, unknown_device, bad_username, bad_password, errors;
 };
 
 /* --- names and hashes --- */
@@ -87,97 +74,21 @@ bool creds_group_name_valid(const char *s, size_t len)
     return true;
 }
 
-static bool params_valid(const creds_params *p)
-{
-    return p->t_cost >= 1 && p->t_cost <= CREDS_MAX_T_COST && p->parallelism >= 1 &&
-           p->parallelism <= CREDS_MAX_PARALLELISM && p->m_cost_kib >= 8 * p->parallelism &&
-           p->m_cost_kib <= CREDS_MAX_M_COST;
-}
-
 int creds_hash(const void *pw, size_t pwlen, const creds_params *p, char *out, size_t outlen)
 {
     static const creds_params def = {CREDS_DEFAULT_T_COST, CREDS_DEFAULT_M_COST,
                                      CREDS_DEFAULT_PARALLELISM};
     if (!p)
         p = &def;
-    if (!params_valid(p) || pwlen > UINT32_MAX)
+    if (!pwcheck_params_valid(p) || pwlen > UINT32_MAX)
         return -EINVAL;
     uint8_t salt[16];
     if (getrandom(salt, sizeof salt, 0) != (ssize_t)sizeof salt)
         return -EIO;
     int rc = argon2id_hash_encoded(p->t_cost, p->m_cost_kib, p->parallelism, pw, pwlen, salt,
-                                   sizeof salt, DIGEST_LEN, out, outlen);
+                                   sizeof salt, HASH_LEN, out, outlen);
     ct_wipe(salt, sizeof salt);
     return rc == ARGON2_OK ? 0 : rc == ARGON2_ENCODING_FAIL ? -EINVAL : -EIO;
-}
-
-/* Base64 without padding, as the PHC format writes salts and hashes; returns the decoded length. */
-static long b64_len(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/'))
-            return -1;
-    }
-    if (len % 4 == 1)
-        return -1;
-    return (long)(len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0));
-}
-
-static bool parse_u32(const char **p, const char *key, uint32_t *out)
-{
-    size_t kl = strlen(key);
-    if (strncmp(*p, key, kl) != 0)
-        return false;
-    const char *s = *p + kl;
-    uint64_t v = 0;
-    if (*s < '0' || *s > '9' || (*s == '0' && s[1] >= '0' && s[1] <= '9'))
-        return false;
-    while (*s >= '0' && *s <= '9' && v <= UINT32_MAX)
-        v = v * 10 + (uint64_t)(*s++ - '0');
-    if (v > UINT32_MAX)
-        return false;
-    *out = (uint32_t)v;
-    *p = s;
-    return true;
-}
-
-/* Checks a PHC string the way libargon2 will decode it, plus our cost limits. NULL when fine, else
- * the complaint (with the parameter values in buf). */
-static const char *phc_check(const char *phc, char *buf, size_t buflen)
-{
-    static const char pre[] = "$argon2id$";
-    if (strncmp(phc, pre, sizeof pre - 1) != 0)
-        return "hash is not an argon2id PHC string (expected "
-               "$argon2id$v=19$m=..,t=..,p=..$salt$hash)";
-    const char *p = phc + sizeof pre - 1;
-    uint32_t v, m, t, par;
-    if (!parse_u32(&p, "v=", &v) || v != 19 || *p++ != '$')
-        return "hash has an unsupported argon2 version (expected v=19)";
-    if (!parse_u32(&p, "m=", &m) || *p++ != ',' || !parse_u32(&p, "t=", &t) || *p++ != ',' ||
-        !parse_u32(&p, "p=", &par) || *p++ != '$')
-        return "hash has malformed parameters (expected m=<KiB>,t=<passes>,p=<lanes>)";
-    creds_params cp = {t, m, par};
-    if (!params_valid(&cp)) {
-        snprintf(buf, buflen,
-                 "hash parameters m=%u,t=%u,p=%u are outside the accepted range "
-                 "(m 8*p..%u KiB, t 1..%u, p 1..%u)",
-                 m, t, par, CREDS_MAX_M_COST, CREDS_MAX_T_COST, CREDS_MAX_PARALLELISM);
-        return buf;
-    }
-    const char *salt = p, *dollar = strchr(p, '$');
-    if (!dollar)
-        return "hash lacks its salt or digest part";
-    long sl = b64_len(salt, (size_t)(dollar - salt));
-    long hl = b64_len(dollar + 1, strlen(dollar + 1));
-    if (sl < 0 || hl < 0)
-        return "hash has bad base64 in its salt or digest";
-    if (sl < 8)
-        return "hash salt is shorter than 8 bytes";
-    if (hl < 16 || hl > 64)
-        return "hash digest must be 16..64 bytes";
-    return NULL;
 }
 
 /* --- error list --- */
@@ -194,39 +105,9 @@ void creds_errors_free(creds_errors *e)
 }
 
 typedef struct parser {
-    const char *name;
-    unsigned line;
-    size_t nerr;
-    creds_errors *errs;
+    pwcheck_report R;
     creds_db *db;
 } parser;
-
-__attribute__((format(printf, 2, 3))) static void perr(parser *P, const char *fmt, ...)
-{
-    P->nerr++;
-    if (!P->errs || P->nerr > MAX_ERRORS + 1)
-        return;
-    char body[512], *m = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    if (P->nerr == MAX_ERRORS + 1)
-        snprintf(body, sizeof body, "too many errors; stopped reporting");
-    else
-        vsnprintf(body, sizeof body, fmt, ap);
-    va_end(ap);
-    /* Line 0: the file as a whole (cannot open, cannot read). */
-    int rc = P->line ? asprintf(&m, "%s:%u: %s", P->name, P->line, body)
-                     : asprintf(&m, "%s: %s", P->name, body);
-    if (rc < 0)
-        return;
-    char **nv = realloc(P->errs->msg, (P->errs->n + 1) * sizeof *nv);
-    if (!nv) {
-        free(m);
-        return;
-    }
-    nv[P->errs->n++] = m;
-    P->errs->msg = nv;
-}
 
 /* --- the db --- */
 
@@ -303,8 +184,7 @@ static void db_free(creds_db *db)
     free(db->dev.v);
     free(db->grp.v);
     free(db->index);
-    for (int i = 0; i < CACHE_STRIPES; i++)
-        pthread_mutex_destroy(&db->stripe[i]);
+    pwcheck_cache_destroy(&db->cache);
     ct_wipe(db, sizeof *db);
     free(db);
 }
@@ -314,15 +194,13 @@ static creds_db *db_new(const creds_opts *opts)
     creds_db *db = calloc(1, sizeof *db);
     if (!db)
         return NULL;
-    if (getrandom(db->key, sizeof db->key, 0) != (ssize_t)sizeof db->key) {
+    if (opts)
+        db->opts = *opts;
+    if (pwcheck_cache_init(&db->cache, db->opts.no_cache) < 0) {
         free(db);
         return NULL;
     }
     atomic_init(&db->refs, 1);
-    if (opts)
-        db->opts = *opts;
-    for (int i = 0; i < CACHE_STRIPES; i++)
-        pthread_mutex_init(&db->stripe[i], NULL);
     return db;
 }
 
@@ -354,26 +232,6 @@ size_t creds_db_groups(const creds_db *db)
 
 #define MAX_FIELDS 5
 
-/* Splits at blanks; a field that starts with '#' starts a comment. Returns the field count (one
- * past MAX_FIELDS means "more"). */
-static int split(char *s, char *f[MAX_FIELDS])
-{
-    int n = 0;
-    for (;;) {
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (!*s || *s == '#')
-            return n;
-        if (n == MAX_FIELDS)
-            return n + 1;
-        f[n++] = s;
-        while (*s && *s != ' ' && *s != '\t')
-            s++;
-        if (*s)
-            *s++ = '\0';
-    }
-}
-
 static void parse_entry(parser *P, char **f, int nf)
 {
     bool is_dev = strcmp(f[0], "device") == 0;
@@ -381,31 +239,33 @@ static void parse_entry(parser *P, char **f, int nf)
         is_dev ? "device <GUID> <username> <hash>" : "group <name> <username> <hash>";
     if (nf != 4) {
         if (nf < 4)
-            perr(P, "expected 4 fields (%s), found %d", what, nf);
+            pwcheck_err(&P->R, "expected 4 fields (%s), found %d", what, nf);
         else
-            perr(P, "expected 4 fields (%s), found more", what);
+            pwcheck_err(&P->R, "expected 4 fields (%s), found more", what);
         if (nf < 4)
             return;
     }
     bool bad = nf != 4;
     guid g;
     if (is_dev && guid_parse(f[1], strlen(f[1]), &g) < 0) {
-        perr(P, "bad GUID '%.64s' (expected 8-4-4-4-12 hex digits)", f[1]);
+        pwcheck_err(&P->R, "bad GUID '%.64s' (expected 8-4-4-4-12 hex digits)", f[1]);
         bad = true;
     }
     if (!is_dev && !creds_group_name_valid(f[1], strlen(f[1]))) {
-        perr(P, "bad group name '%.64s' (1..%d of A-Z a-z 0-9 . _ -)", f[1], CREDS_GROUP_MAX);
+        pwcheck_err(&P->R, "bad group name '%.64s' (1..%d of A-Z a-z 0-9 . _ -)", f[1],
+                    CREDS_GROUP_MAX);
         bad = true;
     }
     if (!creds_username_valid(f[2], strlen(f[2]))) {
-        perr(P, "bad username '%.64s' (1..%d printable characters, none of whitespace @ $ #)", f[2],
-             CREDS_USER_MAX);
+        pwcheck_err(&P->R,
+                    "bad username '%.64s' (1..%d printable characters, none of whitespace @ $ #)",
+                    f[2], CREDS_USER_MAX);
         bad = true;
     }
     char buf[200];
-    const char *why = phc_check(f[3], buf, sizeof buf);
+    const char *why = pwcheck_phc_check(f[3], buf, sizeof buf);
     if (why) {
-        perr(P, "%s", why);
+        pwcheck_err(&P->R, "%s", why);
         bad = true;
     }
     if (bad || !P->db)
@@ -415,19 +275,20 @@ static void parse_entry(parser *P, char **f, int nf)
     if (is_dev) {
         centry *dup = dev_find(db, &g);
         if (dup) {
-            perr(P, "duplicate device %.36s (first at line %u)", f[1], dup->line);
+            pwcheck_err(&P->R, "duplicate device %.36s (first at line %u)", f[1], dup->line);
             return;
         }
     } else {
         for (size_t i = 0; i < db->grp.n; i++) {
             centry *o = &db->grp.v[i];
             if (strcmp(o->name, f[1]) == 0) {
-                perr(P, "duplicate group '%s' (first at line %u)", f[1], o->line);
+                pwcheck_err(&P->R, "duplicate group '%s' (first at line %u)", f[1], o->line);
                 return;
             }
             if (o->ulen == strlen(f[2]) && memcmp(o->user, f[2], o->ulen) == 0) {
-                perr(P, "group '%s' uses username '%s' of group '%s' (line %u): ambiguous", f[1],
-                     f[2], o->name, o->line);
+                pwcheck_err(&P->R,
+                            "group '%s' uses username '%s' of group '%s' (line %u): ambiguous",
+                            f[1], f[2], o->name, o->line);
                 return;
             }
         }
@@ -437,7 +298,7 @@ static void parse_entry(parser *P, char **f, int nf)
     centry *e = vec_push(is_dev ? &db->dev : &db->grp);
     if (!e)
         goto oom;
-    e->line = P->line;
+    e->line = P->R.line;
     e->ulen = strlen(f[2]);
     memcpy(e->user, f[2], e->ulen);
     e->phc = strdup(f[3]);
@@ -453,20 +314,21 @@ static void parse_entry(parser *P, char **f, int nf)
     }
     return;
 oom:
-    perr(P, "out of memory");
+    pwcheck_err(&P->R, "out of memory");
     P->db = NULL; /* keep checking the syntax; the caller frees the partial db */
 }
 
-static void parse_line(parser *P, char *s)
+static void parse_line(void *ctx, char *s)
 {
+    parser *P = ctx;
     char *f[MAX_FIELDS];
-    int nf = split(s, f);
+    int nf = pwcheck_split(s, f, MAX_FIELDS);
     if (nf == 0)
         return;
     if (strcmp(f[0], "device") == 0 || strcmp(f[0], "group") == 0)
         parse_entry(P, f, nf);
     else
-        perr(P, "unknown keyword '%.32s' (expected 'device' or 'group')", f[0]);
+        pwcheck_err(&P->R, "unknown keyword '%.32s' (expected 'device' or 'group')", f[0]);
 }
 
 int creds_db_parse(const char *name, const char *text, size_t len, const creds_opts *opts,
@@ -474,37 +336,16 @@ int creds_db_parse(const char *name, const char *text, size_t len, const creds_o
 {
     *out = NULL;
     creds_db *db = db_new(opts);
-    parser P = {.name = name, .errs = errs, .db = db};
+    parser P = {.R = {.name = name, .errs = errs}, .db = db};
     if (!db) {
-        perr(&P, "out of memory");
+        pwcheck_err(&P.R, "out of memory");
         return -ENOMEM;
     }
-    char *line = malloc(MAX_LINE + 1);
-    if (!line) {
+    if (pwcheck_lines(&P.R, text, len, parse_line, &P) < 0) {
         db_free(db);
-        perr(&P, "out of memory");
         return -ENOMEM;
     }
-    size_t pos = 0;
-    while (pos < len) {
-        P.line++;
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t end = nl ? (size_t)(nl - text) : len, ll = end - pos;
-        if (ll && text[end - 1] == '\r')
-            ll--;
-        if (ll > MAX_LINE)
-            perr(&P, "line longer than %d bytes", MAX_LINE);
-        else if (memchr(text + pos, '\0', ll))
-            perr(&P, "NUL byte in line");
-        else {
-            memcpy(line, text + pos, ll);
-            line[ll] = '\0';
-            parse_line(&P, line);
-        }
-        pos = end + 1;
-    }
-    free(line);
-    if (P.nerr) {
+    if (P.R.nerr) {
         db_free(db);
         return -EINVAL;
     }
@@ -514,45 +355,14 @@ int creds_db_parse(const char *name, const char *text, size_t len, const creds_o
 
 int creds_db_load(const char *path, const creds_opts *opts, creds_db **out, creds_errors *errs)
 {
-    parser P = {.name = path, .errs = errs};
+    pwcheck_report R = {.name = path, .errs = errs};
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        int e = errno;
-        perr(&P, "cannot open: %s", strerror(e));
-        if (fd >= 0)
-            close(fd);
-        return -e;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size > MAX_FILE) {
-        close(fd);
-        perr(&P, "not a regular file of at most %d bytes", MAX_FILE);
-        return -EINVAL;
-    }
-    size_t len = (size_t)st.st_size, got = 0;
-    char *text = malloc(len + 1);
-    if (!text) {
-        close(fd);
-        perr(&P, "out of memory");
-        return -ENOMEM;
-    }
-    while (got < len) {
-        ssize_t r = read(fd, text + got, len - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    int rerr = errno;
-    close(fd);
-    if (got < len) {
-        free(text);
-        perr(&P, "read failed: %s", strerror(rerr));
-        return -EIO;
-    }
-    int rc = creds_db_parse(path, text, len, opts, out, errs);
+    char *text;
+    size_t len;
+    int rc = pwcheck_read_file(&R, path, MAX_FILE, &text, &len);
+    if (rc < 0)
+        return rc;
+    rc = creds_db_parse(path, text, len, opts, out, errs);
     free(text);
     return rc;
 }
@@ -578,75 +388,21 @@ const char *creds_status_str(creds_status s)
     return "?";
 }
 
-/* The cache key for one (entry, password): the entry's slot number is mixed in so that two devices
- * with one password do not show equal digests in memory. */
-static int cache_digest(const creds_db *db, uint32_t tag, const void *pw, size_t pwlen,
-                        uint8_t out[DIGEST_LEN])
-{
-    Hmac h;
-    uint8_t t[4] = {(uint8_t)(tag >> 24), (uint8_t)(tag >> 16), (uint8_t)(tag >> 8), (uint8_t)tag};
-    int rc = wc_HmacInit(&h, NULL, INVALID_DEVID);
-    if (rc == 0) {
-        rc = wc_HmacSetKey(&h, WC_SHA256, db->key, sizeof db->key);
-        if (rc == 0)
-            rc = wc_HmacUpdate(&h, t, sizeof t);
-        if (rc == 0)
-            rc = wc_HmacUpdate(&h, pw, (word32)pwlen);
-        if (rc == 0)
-            rc = wc_HmacFinal(&h, out);
-        wc_HmacFree(&h);
-    }
-    ct_wipe(&h, sizeof h);
-    return rc;
-}
-
-static pthread_mutex_t *stripe_of(creds_db *db, const centry *e)
-{
-    return &db->stripe[((uintptr_t)e / sizeof *e) % CACHE_STRIPES];
-}
-
 static creds_status verify(creds_db *db, centry *e, uint32_t tag, const void *pw, size_t pwlen,
                            bool may_argon2, creds_result *res)
 {
-    if (pwlen > UINT32_MAX)
+    switch (
+        pwcheck_verify(&db->cache, &e->cache, tag, e->phc, pw, pwlen, may_argon2, &res->cached)) {
+    case PWCHECK_OK:
+        return CREDS_OK;
+    case PWCHECK_BAD:
         return CREDS_BAD_PASSWORD;
-    uint8_t d[DIGEST_LEN], have[DIGEST_LEN];
-    bool cache = !db->opts.no_cache && cache_digest(db, tag, pw, pwlen, d) == 0;
-    bool cached = false;
-    creds_status st;
-    if (cache) {
-        pthread_mutex_t *mu = stripe_of(db, e);
-        pthread_mutex_lock(mu);
-        cached = e->cached;
-        memcpy(have, e->digest, sizeof have);
-        pthread_mutex_unlock(mu);
+    case PWCHECK_NEED_ARGON2:
+        return CREDS_NEED_ARGON2;
+    case PWCHECK_ERROR:
+        break;
     }
-    if (cached) {
-        /* The slot only ever holds the digest of the password argon2 accepted for this entry, and
-         * the entry cannot change within a db: a mismatch is a wrong password, no argon2 needed. */
-        atomic_fetch_add_explicit(&db->cache_hits, 1, memory_order_relaxed);
-        res->cached = true;
-        st = ct_memeq(d, have, DIGEST_LEN) ? CREDS_OK : CREDS_BAD_PASSWORD;
-    } else if (!may_argon2) {
-        st = CREDS_NEED_ARGON2;
-    } else {
-        atomic_fetch_add_explicit(&db->argon2_runs, 1, memory_order_relaxed);
-        int rc = argon2_verify(e->phc, pw, pwlen, Argon2_id);
-        /* Anything but a verdict (no memory, a hash libargon2 will not decode) is our failure. */
-        st = rc == ARGON2_OK                ? CREDS_OK
-             : rc == ARGON2_VERIFY_MISMATCH ? CREDS_BAD_PASSWORD
-                                            : CREDS_ERROR;
-        if (st == CREDS_OK && cache) {
-            pthread_mutex_t *mu = stripe_of(db, e);
-            pthread_mutex_lock(mu);
-            memcpy(e->digest, d, sizeof d);
-            e->cached = true;
-            pthread_mutex_unlock(mu);
-        }
-    }
-    ct_wipe(d, sizeof d);
-    ct_wipe(have, sizeof have);
-    return st;
+    return CREDS_ERROR;
 }
 
 static creds_status check(creds_db *db, const guid *device, const char *user, size_t ulen,
@@ -703,8 +459,8 @@ creds_status creds_precheck(creds_db *db, const guid *device, const char *user, 
 
 void creds_db_stats(creds_db *db, creds_stats *o)
 {
-    o->argon2_runs = atomic_load(&db->argon2_runs);
-    o->cache_hits = atomic_load(&db->cache_hits);
+    o->argon2_runs = atomic_load(&db->cache.argon2_runs);
+    o->cache_hits = atomic_load(&db->cache.cache_hits);
     o->ok = atomic_load(&db->ok);
     o->unknown_device = atomic_load(&db->unknown_device);
     o->bad_username = atomic_load(&db->bad_username);
