@@ -40,14 +40,16 @@ ring_conn *conn_open_slot(ring_worker *w, uint32_t slot, const ring_conn_cbs *cb
 {
     ring_conn *c = &w->conns[slot];
     uint32_t gen = c->gen + 1;
-    /* A slot freed and reused within one CQE batch may still be linked in the todo list; keep
-     * that link, or the list would loop back on itself when the new connection is queued. */
-    uint16_t todo = c->flags & CF_TODO;
-    uint32_t todo_next = c->todo_next;
+    /* A slot freed and reused within one CQE batch may still be linked in the todo list (or the
+     * writable-poll list); keep that link, or the list would loop back on itself when the new
+     * connection is queued. The new connection's own flags decide what the entry does. */
+    uint16_t lists = c->flags & (CF_TODO | CF_WPOLL);
+    uint32_t todo_next = c->todo_next, wpoll_next = c->wpoll_next;
     memset(c, 0, sizeof(*c));
     c->gen = gen ? gen : 1;
-    c->flags = todo;
+    c->flags = lists;
     c->todo_next = todo_next;
+    c->wpoll_next = wpoll_next;
     c->w = w;
     c->cb = cb;
     c->user = user;

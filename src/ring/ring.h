@@ -94,7 +94,7 @@ void ring_stats_read(const ring_worker *w, ring_stats *out); /* [any thread] */
  *   the ring right after), so copy or consume. Not called after ring_conn_close.
  * - on_eof(c): the peer sent FIN. NULL = close gracefully (flush what is queued, then close).
  * - on_writable(c): queued send bytes fell to the low-water mark after a send or reserve hit the
- *   cap.
+ *   cap, or as asked by ring_conn_want_writable.
  * - on_close(c, err): exactly once per opened connection, when the socket is closed and its slot
  *   freed; err is 0 for a local close or EOF, else the -errno that ended it. c is invalid after.
  * - on_connect_fail(w, user, err): ring_connect or ring_adopt_fd failed before on_open; there is
@@ -128,6 +128,13 @@ ssize_t ring_conn_send(ring_conn *c, const void *data, size_t len);
  * *p in the tail chunk, bounded by the cap, or -EAGAIN at the cap (on_writable follows), -EPIPE,
  * -ENOMEM. commit(n <= room) queues n bytes. Commit before calling anything else on c. */
 ssize_t ring_conn_reserve(ring_conn *c, void **p);
+/* Ask for one on_writable once queued send bytes are at or below the low-water mark (see
+ * ring_conn_set_send_cap; lowat 0 = the queue is empty, e.g. before ring_conn_handoff). Never
+ * called back from inside this call: if the queue is already low enough, on_writable comes from
+ * the worker loop on the next pass (before it waits). Delivered only while c is open (not after
+ * ring_conn_close or a hand-off), and once per request; requests made before it is delivered,
+ * and a pending cap hit, share that one callback. Ask again from on_writable for another. */
+void ring_conn_want_writable(ring_conn *c);
 int ring_conn_commit(ring_conn *c, size_t n);
 size_t ring_conn_queued(const ring_conn *c);
 void ring_conn_set_send_cap(ring_conn *c, unsigned cap, unsigned lowat);

@@ -63,15 +63,16 @@ enum conn_state {
 };
 
 enum conn_flag {
-    CF_RECV = 1 << 0,        /* multishot recv armed */
-    CF_SEND = 1 << 1,        /* a send is in flight */
-    CF_EOF = 1 << 2,         /* peer FIN seen */
-    CF_OPENED = 1 << 3,      /* on_open ran: on_close is owed */
-    CF_WANT_WRITE = 1 << 4,  /* cap was hit: on_writable owed */
-    CF_TODO = 1 << 5,        /* on the worker's todo list */
-    CF_PAUSED = 1 << 6,      /* recv paused by the user */
-    CF_CANCELLED = 1 << 7,   /* cancel-by-fd submitted during CLOSING */
-    CF_HANDOFF_SENT = 1 << 8 /* MSG_RING submitted */
+    CF_RECV = 1 << 0,         /* multishot recv armed */
+    CF_SEND = 1 << 1,         /* a send is in flight */
+    CF_EOF = 1 << 2,          /* peer FIN seen */
+    CF_OPENED = 1 << 3,       /* on_open ran: on_close is owed */
+    CF_WANT_WRITE = 1 << 4,   /* cap was hit: on_writable owed */
+    CF_TODO = 1 << 5,         /* on the worker's todo list */
+    CF_PAUSED = 1 << 6,       /* recv paused by the user */
+    CF_CANCELLED = 1 << 7,    /* cancel-by-fd submitted during CLOSING */
+    CF_HANDOFF_SENT = 1 << 8, /* MSG_RING submitted */
+    CF_WPOLL = 1 << 9,        /* on the worker's writable-poll list (ring_conn_want_writable) */
 };
 
 /* Up to TX_IOV queued chunks go out in one sendmsg; the msghdr and iovec live in the header of
@@ -94,7 +95,8 @@ struct ring_conn {
     uint32_t queued;        /* bytes queued and not yet completed */
     uint32_t cap, lowat;
     uint32_t slot, gen;
-    uint32_t todo_next; /* slot + 1 of the next conn on the todo list; 0 ends it */
+    uint32_t todo_next;  /* slot + 1 of the next conn on the todo list; 0 ends it */
+    uint32_t wpoll_next; /* slot + 1 of the next conn on the writable-poll list; 0 ends it */
     uint16_t flags;
     uint8_t state;
     uint8_t inflight; /* SQEs whose final CQE has not come back */
@@ -159,6 +161,7 @@ struct ring_worker {
     ring_conn *conns;
     unsigned nslots, nconns, npending; /* npending: creqs in flight */
     uint32_t todo_head;                /* slot + 1 */
+    uint32_t wpoll_head;               /* slot + 1: on_writable owed from the loop */
     unsigned send_cap, send_lowat, linger_ms;
 
     /* receive buffers: provided buffer ring, group 0 */
@@ -220,6 +223,7 @@ ring_conn *conn_open_slot(ring_worker *w, uint32_t slot, const ring_conn_cbs *cb
 void conn_start(ring_conn *c); /* on_open + arm recv */
 void conn_todo(ring_conn *c);
 void conn_run_todo(ring_worker *w);
+void conn_run_wpoll(ring_worker *w);
 void conn_progress(ring_conn *c);
 void conn_abort(ring_conn *c, int err);
 void conn_cancel_recv(ring_conn *c);

@@ -140,6 +140,42 @@ void ring_conn_set_send_cap(ring_conn *c, unsigned cap, unsigned lowat)
     c->lowat = lowat < cap ? lowat : cap;
 }
 
+void ring_conn_want_writable(ring_conn *c)
+{
+    if (c->state != CS_OPEN)
+        return; /* closing or handed off: on_writable would never be delivered anyway */
+    c->flags |= CF_WANT_WRITE;
+    /* Above the mark, the send completion that crosses it delivers (tx_handle_cqe). At or below
+     * it, no completion may be coming, so the loop delivers: never from inside this call, where
+     * the caller may hold state it is in the middle of changing. */
+    if (c->queued <= c->lowat && !(c->flags & CF_WPOLL)) {
+        c->flags |= CF_WPOLL;
+        c->wpoll_next = c->w->wpoll_head;
+        c->w->wpoll_head = c->slot + 1;
+    }
+}
+
+/* Deliver the on_writable owed to connections that asked while already at or below their mark.
+ * The list is detached first: a callback that asks again is served on the next pass, after the
+ * ring was entered, so a connection re-asking from on_writable cannot spin the loop. */
+void conn_run_wpoll(ring_worker *w)
+{
+    uint32_t head = w->wpoll_head;
+    w->wpoll_head = 0;
+    while (head) {
+        ring_conn *c = &w->conns[head - 1];
+        head = c->wpoll_next;
+        c->flags &= ~CF_WPOLL;
+        /* checked now, not at request time: the connection may have closed, queued more (then
+         * the completion that drains it delivers), or already been served by a completion */
+        if (c->state == CS_OPEN && (c->flags & CF_WANT_WRITE) && c->queued <= c->lowat) {
+            c->flags &= ~CF_WANT_WRITE;
+            if (c->cb->on_writable)
+                c->cb->on_writable(c);
+        }
+    }
+}
+
 /* Free fully sent chunks at the head (never the one the kernel is reading). */
 static void pop_sent(ring_conn *c)
 {

@@ -254,13 +254,18 @@ static void worker_loop(ring_worker *w)
 {
     struct io_uring_cqe *cqe;
     for (;;) {
+        conn_run_wpoll(w); /* first: what its callbacks queue goes out with this submit */
         conn_run_todo(w);
         if (worker_done(w))
             break;
         int ms = timer_wait_ms(w);
         struct __kernel_timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-        /* One enter both submits and waits; the timeout is the next wheel tick (none if idle). */
-        io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, ms >= 0 ? &ts : NULL, NULL);
+        /* One enter both submits and waits; the timeout is the next wheel tick (none if idle).
+         * A writable notification asked for during this pass must not wait for I/O. */
+        if (w->wpoll_head)
+            io_uring_submit(&w->ring);
+        else
+            io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, ms >= 0 ? &ts : NULL, NULL);
         /* The wait may have lasted seconds: callbacks of this batch must see the time they run at
          * (a deadline armed from a stale clock would fire at once). */
         w->now_ms = ring_clock_ms();
