@@ -453,13 +453,17 @@ ssize_t apf_channel_send(apf_session *s, uint32_t id, const uint8_t *p, size_t n
 int apf_channel_consumed(apf_session *s, uint32_t id, size_t n);
 
 /* Close our side (once). Queued bytes are flushed first; on_channel_closed
- * follows when the device's CLOSE arrives. */
+ * follows when the device's CLOSE arrives. Data the device sent before it saw
+ * our CLOSE is still delivered (APF has no EOF: this is a half-close). */
 int apf_channel_close(apf_session *s, uint32_t id);
 
 /* Bytes the device still lets us send now / bytes waiting in our queue. */
 uint32_t apf_channel_send_window(const apf_session *s, uint32_t id);
 size_t apf_channel_queued(const apf_session *s, uint32_t id);
 void *apf_channel_user(const apf_session *s, uint32_t id);
+/* Replace the channel's user pointer (e.g. NULL when the consumer is gone but the channel still
+ * waits for the device's CLOSE or CONFIRMATION). APF_OK or APF_ERR_NO_CHANNEL. */
+int apf_channel_set_user(apf_session *s, uint32_t id, void *cu);
 
 /* ---- device side (for simulators and tests) ------------------------------- */
 

@@ -332,6 +332,15 @@ void *apf_channel_user(const apf_session *s, uint32_t id)
     return c ? c->user : NULL;
 }
 
+int apf_channel_set_user(apf_session *s, uint32_t id, void *cu)
+{
+    apf_channel *c = s ? apf_ch_find(s, id) : NULL;
+    if (!c)
+        return APF_ERR_NO_CHANNEL;
+    c->user = cu;
+    return APF_OK;
+}
+
 /* ---- the device's channel messages ---------------------------------------- */
 
 void apf_ch_on_open_request(apf_session *s, const apf_msg *m)
@@ -418,8 +427,10 @@ static void on_data(apf_session *s, apf_channel *c, const apf_msg *m)
         return apf_fail(s, APF_ERR_WINDOW_EXCEEDED, m->type);
     c->rx_window -= len;
     s->data_left = len;
-    /* After our CLOSE nobody wants the bytes: drop them. */
-    s->data_chan = c->state == APF_CH_OPEN && !c->close_wanted ? c->id : 0;
+    /* Bytes the device sent before it saw our CLOSE still go to the caller: APF has no EOF, so
+     * our CLOSE is how a console's half-close (FIN) reaches the device, and the answer already
+     * in flight must not be lost. Once both CLOSEs are exchanged the id is gone. */
+    s->data_chan = c->state == APF_CH_OPEN || c->state == APF_CH_CLOSING ? c->id : 0;
 }
 
 static void on_close(apf_session *s, apf_channel *c, const apf_msg *m)
@@ -488,7 +499,7 @@ void apf_ch_on_msg(apf_session *s, const apf_msg *m)
 void apf_ch_on_data_piece(apf_session *s, const uint8_t *p, size_t n)
 {
     apf_channel *c = s->data_chan ? apf_ch_find(s, s->data_chan) : NULL;
-    if (!c || c->state != APF_CH_OPEN || c->close_wanted)
+    if (!c || (c->state != APF_CH_OPEN && c->state != APF_CH_CLOSING))
         return;
     c->rx_unconsumed += (uint32_t)n;
     if (s->cb->on_channel_data)

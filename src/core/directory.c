@@ -95,10 +95,14 @@ typedef struct gnode {
     dir_entry e;
 } gnode;
 
+/* A host name and every live device that registered it: one in a healthy fleet; two or more is
+ * ambiguous, and a console naming it gets -ENOTUNIQ rather than a guess. */
 typedef struct hnode {
     struct hnode *next;
     uint64_t hash;
-    guid guid;
+    guid first; /* claims[0] */
+    guid *more; /* claims[1..n-1] */
+    uint32_t n; /* claimants */
     size_t len;
     char name[]; /* as first registered; compared case-insensitively */
 } hnode;
@@ -201,7 +205,51 @@ static bool same_tunnel(const dir_entry *e, uint32_t worker, uint64_t id, uint64
 
 /* --- hostname mappings (called with the owning GUID's shard lock held) --- */
 
-/* Points name at g, replacing any other owner. -ENOMEM leaves the old mapping. */
+static guid *claim_at(hnode *n, uint32_t i)
+{
+    return i == 0 ? &n->first : &n->more[i - 1];
+}
+
+static bool claims_has(hnode *n, const guid *g)
+{
+    for (uint32_t i = 0; i < n->n; i++)
+        if (guid_eq(claim_at(n, i), g))
+            return true;
+    return false;
+}
+
+static int claims_add(hnode *n, const guid *g)
+{
+    if (claims_has(n, g))
+        return 0;
+    if (n->n > 0) {
+        guid *m = realloc(n->more, n->n * sizeof *m);
+        if (!m)
+            return -ENOMEM;
+        n->more = m;
+    }
+    *claim_at(n, n->n++) = *g;
+    return 0;
+}
+
+/* Drops g's claim; true when none is left. */
+static bool claims_drop(hnode *n, const guid *g)
+{
+    for (uint32_t i = 0; i < n->n; i++) {
+        if (guid_eq(claim_at(n, i), g)) {
+            *claim_at(n, i) = *claim_at(n, n->n - 1);
+            n->n--;
+            break;
+        }
+    }
+    if (n->n <= 1) {
+        free(n->more);
+        n->more = NULL;
+    }
+    return n->n == 0;
+}
+
+/* Adds g to name's claimants. -ENOMEM leaves the mapping as it was. */
 static int host_map(dir_local *L, const char *name, size_t len, const guid *g)
 {
     uint64_t h = hash_host(L->seed, name, len);
@@ -216,16 +264,18 @@ static int host_map(dir_local *L, const char *name, size_t len, const guid *g)
         }
         n->hash = h;
         n->len = len;
+        n->n = 0;
+        n->more = NULL;
         memcpy(n->name, name, len);
         n->name[len] = '\0';
         table_insert(&s->t, (link *)n);
     }
-    n->guid = *g;
+    int rc = claims_add(n, g);
     pthread_mutex_unlock(&s->mu);
-    return 0;
+    return rc;
 }
 
-/* Removes name's mapping if it still points at g (another device may have claimed it since). */
+/* Removes g's claim on name; the mapping goes with the last claimant. */
 static void host_unmap(dir_local *L, const char *name, size_t len, const guid *g)
 {
     if (len == 0)
@@ -234,15 +284,14 @@ static void host_unmap(dir_local *L, const char *name, size_t len, const guid *g
     shard *s = shard_of(L->hs, L, h);
     pthread_mutex_lock(&s->mu);
     hnode *n = hfind(&s->t, h, name, len);
-    if (n && memcmp(n->guid.b, g->b, 16) == 0) {
+    if (n && claims_drop(n, g)) {
         table_unlink(&s->t, (link *)n);
         free(n);
     }
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Moves the entry's hostname to (name, len). The mapping is (re)asserted even when the name is
- * unchanged: the latest registration of a name owns it, even if another device claimed it since. */
+/* Moves the entry's hostname to (name, len), claiming the new name before dropping the old. */
 static int host_change(dir_local *L, dir_entry *e, const char *name, size_t len)
 {
     size_t old_len = strlen(e->hostname);
@@ -357,12 +406,17 @@ static int local_lookup_host(dir *d, const char *host, size_t len, dir_entry *ou
     uint64_t h = hash_host(L->seed, host, len);
     shard *s = shard_of(L->hs, L, h);
     guid g;
+    uint32_t claims = 0;
     pthread_mutex_lock(&s->mu);
     hnode *n = hfind(&s->t, h, host, len);
-    if (n)
-        g = n->guid;
+    if (n) {
+        g = n->first;
+        claims = n->n;
+    }
     pthread_mutex_unlock(&s->mu);
-    if (!n || local_lookup_guid(d, &g, out) < 0)
+    if (claims > 1)
+        return -ENOTUNIQ;
+    if (!claims || local_lookup_guid(d, &g, out) < 0)
         return -ENOENT;
     return host_eq(out->hostname, strlen(out->hostname), host, len) ? 0 : -ENOENT;
 }
@@ -403,7 +457,7 @@ static int local_snapshot(dir *d, dir_entry **out, size_t *np)
     return 0;
 }
 
-static void shards_free(shard *set, uint32_t count)
+static void shards_free(shard *set, uint32_t count, bool hosts)
 {
     if (!set)
         return;
@@ -413,6 +467,8 @@ static void shards_free(shard *set, uint32_t count)
             link *n = t->buckets[b];
             while (n) {
                 link *next = n->next;
+                if (hosts)
+                    free(((hnode *)n)->more);
                 free(n);
                 n = next;
             }
@@ -426,8 +482,8 @@ static void shards_free(shard *set, uint32_t count)
 static void local_destroy(dir *d)
 {
     dir_local *L = (dir_local *)d;
-    shards_free(L->gs, L->mask + 1);
-    shards_free(L->hs, L->mask + 1);
+    shards_free(L->gs, L->mask + 1, false);
+    shards_free(L->hs, L->mask + 1, true);
     free(L);
 }
 
@@ -453,7 +509,7 @@ static shard *shards_new(uint32_t count)
         set[i].t.cap = 16;
         set[i].t.buckets = calloc(set[i].t.cap, sizeof(void *));
         if (!set[i].t.buckets) {
-            shards_free(set, count);
+            shards_free(set, count, false);
             return NULL;
         }
     }
@@ -478,8 +534,8 @@ dir *dir_local_new(unsigned shards)
     L->gs = shards_new(count);
     L->hs = shards_new(count);
     if (!L->gs || !L->hs) {
-        shards_free(L->gs, count);
-        shards_free(L->hs, count);
+        shards_free(L->gs, count, false);
+        shards_free(L->hs, count, true);
         free(L);
         return NULL;
     }

@@ -12,8 +12,9 @@
  * that triple and are ignored (-ESTALE) when it no longer names the registered tunnel, so the late
  *   disconnect of a superseded tunnel cannot remove its successor.
  * - Hostnames are case-insensitive and may be FQDN or short (looked up as given, no domain search).
- *   If two GUIDs claim one hostname, the latest registration owns it; the earlier device stays
- *   reachable by GUID, and its disconnect does not remove the other device's hostname.
+ *   If two live GUIDs claim one hostname, the name is ambiguous: a lookup by it fails with
+ *   -ENOTUNIQ (a console gets a clear error rather than a guess) until one of them leaves or
+ *   renames itself; both stay reachable by GUID.
  */
 #ifndef MPSD_CORE_DIRECTORY_H
 #define MPSD_CORE_DIRECTORY_H
@@ -94,6 +95,7 @@ static inline int dir_lookup_guid(dir *d, const guid *g, dir_entry *out)
     return d->ops->lookup_guid(d, g, out);
 }
 
+/* By host name (case-insensitive): 0, -ENOENT, or -ENOTUNIQ when several live devices claim it. */
 static inline int dir_lookup_host(dir *d, const char *host, size_t len, dir_entry *out)
 {
     return d->ops->lookup_host(d, host, len, out);

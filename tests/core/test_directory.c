@@ -132,14 +132,30 @@ Test(dir, hostname_changes)
     cr_assert_eq(host_lookup(d, "third", &got), 0);
     cr_assert_eq(got.tunnel_id, 2);
 
-    /* two devices claim one name: the latest owns it; the earlier one's disconnect leaves it */
+    /* two live devices claim one name: ambiguous, never a guess; both stay reachable by GUID;
+     * once one leaves, the name is the other's */
     dir_entry b = entry(2, 0, 3, 1, "Third");
     cr_assert_eq(dir_register(d, &b, NULL), 0);
-    cr_assert_eq(host_lookup(d, "third", &got), 0);
-    cr_assert_eq(got.tunnel_id, 3);
+    cr_assert_eq(host_lookup(d, "third", &got), -ENOTUNIQ);
+    cr_assert_eq(host_lookup(d, "THIRD", &got), -ENOTUNIQ);
+    cr_assert_eq(dir_lookup_guid(d, &b.guid, &got), 0);
+    cr_assert_eq(dir_lookup_guid(d, &a2.guid, &got), 0);
     cr_assert_eq(dir_unregister(d, &a2.guid, 1, 2, 1), 0);
     cr_assert_eq(host_lookup(d, "third", &got), 0);
     cr_assert_eq(got.tunnel_id, 3);
+    /* a third claimant and a rename out of the clash */
+    dir_entry c = entry(3, 0, 4, 1, "third");
+    cr_assert_eq(dir_register(d, &c, NULL), 0);
+    cr_assert_eq(host_lookup(d, "third", &got), -ENOTUNIQ);
+    cr_assert_eq(dir_set_hostname(d, &c.guid, 0, 4, 1, "fourth", 6), 0);
+    cr_assert_eq(host_lookup(d, "third", &got), 0);
+    cr_assert_eq(got.tunnel_id, 3);
+    cr_assert_eq(host_lookup(d, "fourth", &got), 0);
+    cr_assert_eq(got.tunnel_id, 4);
+    /* the same device re-asserting its name is not a second claim */
+    cr_assert_eq(dir_set_hostname(d, &c.guid, 0, 4, 1, "FOURTH", 6), 0);
+    cr_assert_eq(host_lookup(d, "fourth", &got), 0);
+    cr_assert_eq(dir_unregister(d, &c.guid, 0, 4, 1), 0);
 
     /* bad names */
     cr_assert_eq(dir_set_hostname(d, &b.guid, 0, 3, 1, "has space", 9), -EINVAL);
