@@ -31,9 +31,11 @@ typedef enum http_err {
     HTTP_E_VERSION = -7,          /* not HTTP/1.0 or HTTP/1.1 (505) */
     HTTP_E_HEADER = -8,           /* malformed header line (400) */
     HTTP_E_CONTENT_LENGTH = -9,   /* bad or conflicting Content-Length (400) */
-    HTTP_E_TRANSFER_ENCODING = -10, /* unsupported Transfer-Encoding, or with Content-Length (400/501) */
-    HTTP_E_CHUNK = -11,           /* malformed chunked body (400) */
-    HTTP_E_METHOD = -12,          /* method is not a token (400) */
+    HTTP_E_TRANSFER_ENCODING =
+        -10,                   /* unsupported Transfer-Encoding, or with Content-Length (400/501) */
+    HTTP_E_CHUNK = -11,        /* malformed chunked body (400) */
+    HTTP_E_METHOD = -12,       /* method is not a token (400) */
+    HTTP_E_URI_TOO_LONG = -13, /* the request line above limits.max_line (414) */
 } http_err;
 
 const char *http_strerror(int err);
@@ -102,9 +104,9 @@ bool http_list_has(http_slice value, const char *token);
  * bounded by max_line, trailers bounded by max_head). */
 typedef struct http_body {
     http_body_kind kind;
-    uint64_t left; /* LENGTH: bytes left; CHUNKED: bytes left in the current chunk */
-    uint8_t state; /* private: chunked parser state */
-    uint32_t line; /* private: length of the chunk-size/trailer line so far */
+    uint64_t left;    /* LENGTH: bytes left; CHUNKED: bytes left in the current chunk */
+    uint8_t state;    /* private: chunked parser state */
+    uint32_t line;    /* private: length of the chunk-size/trailer line so far */
     uint32_t trailer; /* private: trailer bytes so far */
     uint32_t max_line, max_trailer;
     bool done;
@@ -119,7 +121,8 @@ bool http_body_done(const http_body *b);
 /* The sender closed: true if that ends the body cleanly (UNTIL_CLOSE, or already done). */
 bool http_body_eof(http_body *b);
 
-/* --- replies ----------------------------------------------------------------------------------- */
+/* --- replies -----------------------------------------------------------------------------------
+ */
 
 /* Writes a complete response: "HTTP/1.1 <status> <reason>\r\n", the extra header lines (each
  * "Name: value\r\n", may be NULL), Content-Type: text/plain, Content-Length, "Connection: close"

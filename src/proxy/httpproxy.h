@@ -23,7 +23,7 @@ typedef enum httpproxy_err {
 } httpproxy_err;
 
 const char *httpproxy_strerror(int err); /* also names http_err codes */
-int httpproxy_err_status(int err);        /* the status to answer with (also for http_err) */
+int httpproxy_err_status(int err);       /* the status to answer with (also for http_err) */
 
 typedef enum httpproxy_kind {
     HTTPPROXY_CONNECT = 1, /* a tunnel: after the 200, bytes flow raw both ways */
@@ -32,9 +32,9 @@ typedef enum httpproxy_kind {
 
 typedef struct httpproxy_req {
     httpproxy_kind kind;
-    http_head head;      /* the parsed head (slices into the caller's buffer) */
-    char host[256];      /* NUL-terminated: the name as given (lower-cased), or the IP literal
-                          * without brackets */
+    http_head head; /* the parsed head (slices into the caller's buffer) */
+    char host[256]; /* NUL-terminated: the name as given (lower-cased), or the IP literal
+                     * without brackets */
     size_t host_len;
     bool host_is_ip;     /* an IPv4 or IPv6 literal */
     uint16_t port;       /* CONNECT: required; absolute URI: given or 80 */

@@ -19,6 +19,21 @@
  *
  * Nothing here resolves names, opens sockets or knows APF. Passwords are wiped by
  * socks_auth_result and socks_wipe.
+ *
+ * Details the caller relies on:
+ * - SOCKS5 method choice prefers 0x02 whenever offered; 0x00 (s->anonymous) skips the
+ *   sub-negotiation and SOCKS_EV_AUTH entirely: the next event is SOCKS_EV_REQUEST.
+ * - A console may pipeline greeting, sub-negotiation and request; socks_feed keeps going past the
+ *   greeting (no event) and stops at SOCKS_EV_AUTH and SOCKS_EV_REQUEST.
+ * - RFC 1929 failures (version, empty user, NUL in user or password) queue the status 0x01 0x01;
+ *   SOCKS5 request failures queue VER REP RSV ATYP(1) 0.0.0.0:0 with REP 0x07 (command), 0x08
+ *   (ATYP) or 0x01 (malformed); SOCKS4 failures queue VN=0 CD=91 with a zero port and address.
+ *   SOCKS_E_VERSION queues nothing. An error is reported at the byte that causes it.
+ * - SOCKS4 with an empty user id still reports SOCKS_EV_AUTH (user_len 0): the caller refuses.
+ * - socks_feed while SOCKS_EV_AUTH or SOCKS_EV_REQUEST is unanswered is SOCKS_E_STATE (FAILED);
+ *   after a successful socks_reply it consumes nothing and reports SOCKS_EV_NONE.
+ * - socks_reply with a failure code leaves the session FAILED with error SOCKS_OK (the caller
+ *   knows why); an out-of-order socks_auth_result/socks_reply fails it with SOCKS_E_STATE.
  */
 #ifndef MPSD_PROXY_SOCKS_H
 #define MPSD_PROXY_SOCKS_H
@@ -52,22 +67,22 @@ typedef enum socks_event {
     SOCKS_EV_NONE = 0, /* everything given was consumed; feed more */
     SOCKS_EV_AUTH,     /* s->user / s->pass are known: call socks_auth_result */
     SOCKS_EV_REQUEST,  /* s->target is known: call socks_reply */
-    SOCKS_EV_FAILED,   /* s->error says why; the output holds the reply (may be empty): send, close */
+    SOCKS_EV_FAILED, /* s->error says why; the output holds the reply (may be empty): send, close */
 } socks_event;
 
 typedef enum socks_error {
     SOCKS_OK = 0,
-    SOCKS_E_VERSION,          /* first byte neither 4 nor 5 */
-    SOCKS_E_NO_METHOD,        /* SOCKS5: no acceptable authentication method offered (0xFF sent) */
-    SOCKS_E_AUTH_VERSION,     /* RFC 1929 sub-negotiation version is not 1 */
-    SOCKS_E_AUTH_EMPTY,       /* empty username (RFC 1929 needs 1..255) */
-    SOCKS_E_AUTH_FAILED,      /* socks_auth_result(false) */
-    SOCKS_E_COMMAND,          /* BIND or UDP ASSOCIATE (or unknown): reply 0x07 / SOCKS4 91 */
-    SOCKS_E_ATYP,             /* unknown address type: reply 0x08 */
-    SOCKS_E_MALFORMED,        /* zero-length name, NUL in a name, reserved byte not 0, port 0 */
-    SOCKS_E_TOO_LONG,         /* SOCKS4 user id or 4a host name longer than 255 bytes */
-    SOCKS_E_SOCKS4_DISABLED,  /* plain SOCKS4 without conf.allow_socks4 */
-    SOCKS_E_STATE,            /* a call out of order (caller bug) */
+    SOCKS_E_VERSION,         /* first byte neither 4 nor 5 */
+    SOCKS_E_NO_METHOD,       /* SOCKS5: no acceptable authentication method offered (0xFF sent) */
+    SOCKS_E_AUTH_VERSION,    /* RFC 1929 sub-negotiation version is not 1 */
+    SOCKS_E_AUTH_EMPTY,      /* empty username (RFC 1929 needs 1..255) */
+    SOCKS_E_AUTH_FAILED,     /* socks_auth_result(false) */
+    SOCKS_E_COMMAND,         /* BIND or UDP ASSOCIATE (or unknown): reply 0x07 / SOCKS4 91 */
+    SOCKS_E_ATYP,            /* unknown address type: reply 0x08 */
+    SOCKS_E_MALFORMED,       /* zero-length name, NUL in a name, reserved byte not 0, port 0 */
+    SOCKS_E_TOO_LONG,        /* SOCKS4 user id or 4a host name longer than 255 bytes */
+    SOCKS_E_SOCKS4_DISABLED, /* plain SOCKS4 without conf.allow_socks4 */
+    SOCKS_E_STATE,           /* a call out of order (caller bug) */
 } socks_error;
 
 const char *socks_strerror(socks_error e);
@@ -90,19 +105,20 @@ typedef struct socks_session {
     uint8_t state;
     uint8_t buf[2 + 255 + 255 + 8]; /* the longest message a stage may need to hold */
     uint16_t buf_len;
+    uint16_t mark;   /* SOCKS4: index of the user id's NUL in buf once seen, else 0 */
     uint8_t out[32]; /* replies to send (the longest is SOCKS5's with an IPv6 address: 22) */
     uint8_t out_len;
     socks_conf conf;
     /* public, read-only for the caller */
-    uint8_t version;      /* 4 or 5 once known, else 0 */
-    bool socks4a;         /* version 4 with a host name */
-    bool anonymous;       /* SOCKS5 method 0x00 was chosen: no credentials */
-    socks_error error;    /* why FAILED */
-    char user[256];       /* NUL-terminated, user_len bytes (may hold any byte but NUL) */
+    uint8_t version;   /* 4 or 5 once known, else 0 */
+    bool socks4a;      /* version 4 with a host name */
+    bool anonymous;    /* SOCKS5 method 0x00 was chosen: no credentials */
+    socks_error error; /* why FAILED */
+    char user[256];    /* NUL-terminated, user_len bytes (may hold any byte but NUL) */
     size_t user_len;
-    char pass[256];       /* wiped by socks_auth_result / socks_wipe */
+    char pass[256]; /* wiped by socks_auth_result / socks_wipe */
     size_t pass_len;
-    bool has_password;    /* SOCKS5 RFC 1929, or a SOCKS4 user id with a ':' */
+    bool has_password; /* SOCKS5 RFC 1929, or a SOCKS4 user id with a ':' */
     socks_target target;
 } socks_session;
 

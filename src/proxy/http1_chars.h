@@ -1,0 +1,45 @@
+/*
+ * http1_chars.h - private to src/proxy: the RFC 9110 character classes and the limits fix-up
+ * shared by http1.c (heads) and http1_body.c (bodies, replies, Basic credentials), so both halves
+ * judge a byte the same way.
+ */
+#ifndef MPSD_PROXY_HTTP1_CHARS_H
+#define MPSD_PROXY_HTTP1_CHARS_H
+
+#include "http1.h"
+
+#include <string.h>
+
+/* --- characters and slices ---------------------------------------------------------------------
+ */
+
+static inline bool is_tchar(uint8_t c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return true;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* field-value bytes: HTAB, SP, VCHAR, obs-text */
+static inline bool is_field_char(uint8_t c)
+{
+    return c == '\t' || c == ' ' || (c >= 0x21 && c != 0x7f);
+}
+
+static inline uint8_t lower(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+}
+
+static inline bool mem_ieq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (lower((uint8_t)a[i]) != lower((uint8_t)b[i]))
+            return false;
+    return true;
+}
+
+/* Zero fields take the defaults; the head length must fit the int the parsers return. */
+http_limits http1_limits_fix(const http_limits *lim);
+
+#endif
