@@ -24,6 +24,12 @@
 
 #define USERS_NAME_MAX 64 /* console user names: printable ASCII, no whitespace, ':' or '#' */
 
+/* Bounds of the file (docs/console-users.md); lines are at most PWCHECK_MAX_LINE (4096) bytes. */
+#define USERS_MAX_USERS        1024 /* a login compares the name with every user */
+#define USERS_MAX_DEVICE_RULES 128  /* per user */
+#define USERS_MAX_PORT_RULES   64   /* per user: ports and ranges */
+#define USERS_HOST_MAX         255  /* host: globs, and device host names a host rule can match */
+
 typedef struct users_db users_db;
 
 /* Loads / parses a users file; errors as creds_db_load (every problem, "<file>:<line>: ..."). */
@@ -33,6 +39,13 @@ int users_db_parse(const char *name, const char *text, size_t len, users_db **ou
 users_db *users_db_ref(users_db *db);
 void users_db_unref(users_db *db); /* NULL is ignored */
 size_t users_db_count(const users_db *db);
+
+/* Whether the file would accept s as a user name (USERS_NAME_MAX above). */
+bool users_name_valid(const char *s, size_t len);
+/* Checks a devices= and a ports= value (without the "devices=" / "ports=") as the file would, for
+ * tools that write lines (mpsd-passwd --console); every problem goes to errs as
+ * "--devices: ..." / "--ports: ...". 0, or -EINVAL. */
+int users_acl_check(const char *devices, const char *ports, creds_errors *errs);
 
 typedef enum users_status {
     USERS_OK = 0,
@@ -44,12 +57,19 @@ typedef enum users_status {
 
 const char *users_status_str(users_status s);
 
+/* Per-db counters (they start at zero with each reload), as creds_stats. */
+typedef struct users_stats {
+    uint64_t argon2_runs, cache_hits;
+    uint64_t ok, unknown_user, bad_password, errors;
+} users_stats;
+
+void users_db_stats(users_db *db, users_stats *out);
+
 /* Checks a console login; usernames compared in constant time, unknown users cost no argon2.
  * users_precheck is the part cheap enough for an io_uring worker (unknown users, and what the
  * verified-credential cache can decide); it returns USERS_NEED_ARGON2 for the rest, which the
  * caller hands to its checker pool as users_check. */
-users_status users_check(users_db *db, const char *user, size_t ulen, const void *pw,
-                         size_t pwlen);
+users_status users_check(users_db *db, const char *user, size_t ulen, const void *pw, size_t pwlen);
 users_status users_precheck(users_db *db, const char *user, size_t ulen, const void *pw,
                             size_t pwlen);
 
