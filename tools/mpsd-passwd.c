@@ -1,8 +1,10 @@
-/* mpsd-passwd - makes argon2id hashes and lines for mpsd's credentials file (docs/credentials.md).
+/* mpsd-passwd - makes argon2id hashes and lines for mpsd's credentials file (docs/credentials.md)
+ * and its console users file (docs/console-users.md).
  *
  *   mpsd-passwd                                   hash a password typed at the terminal
  *   mpsd-passwd --device GUID --user NAME         ... and print a whole "device" line
  *   mpsd-passwd --group NAME --user NAME          ... or a "group" line
+ *   mpsd-passwd --console NAME --devices RULES --ports PORTS   ... or a console "user" line
  *   --password-stdin   read the password from the first line of stdin (scripts)
  *   --generate         make a random AMT-acceptable password; it goes to stderr, once
  *
@@ -11,6 +13,7 @@
 #include "creds.h"
 #include "ct.h"
 #include "directory.h"
+#include "users.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -32,10 +35,15 @@ static const char *const classes[4] = {"ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkm
 static void usage(FILE *f)
 {
     fprintf(f, "usage: mpsd-passwd [--device GUID | --group NAME] [--user NAME]\n"
+               "       mpsd-passwd --console NAME --devices RULES --ports PORTS\n"
                "                   [--password-stdin | --generate [--length N]]\n"
                "                   [--m-cost KIB] [--t-cost N] [--parallelism N]\n"
-               "Prints an argon2id PHC hash, or a credentials line when --device or --group is "
-               "given.\n");
+               "Prints an argon2id PHC hash, a credentials line when --device or --group is "
+               "given,\n"
+               "or a console users line when --console is (RULES: all or guid:<GUID>, "
+               "host:<glob>,\n"
+               "group:<name>, comma-separated; PORTS: all or ports and ranges, e.g. "
+               "16992,16994-16995).\n");
 }
 
 static int rand_below(unsigned n, unsigned *out)
@@ -164,11 +172,14 @@ static int parse_uint(const char *s, uint32_t *out)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_M = 256, OPT_T, OPT_P };
+    enum { OPT_M = 256, OPT_T, OPT_P, OPT_CONSOLE, OPT_DEVICES, OPT_PORTS };
     static const struct option opts[] = {
         {"device", required_argument, NULL, 'd'},
         {"group", required_argument, NULL, 'g'},
         {"user", required_argument, NULL, 'u'},
+        {"console", required_argument, NULL, OPT_CONSOLE},
+        {"devices", required_argument, NULL, OPT_DEVICES},
+        {"ports", required_argument, NULL, OPT_PORTS},
         {"password-stdin", no_argument, NULL, 's'},
         {"generate", no_argument, NULL, 'G'},
         {"length", required_argument, NULL, 'l'},
@@ -179,6 +190,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *device = NULL, *group = NULL, *user = NULL;
+    const char *console = NULL, *devices = NULL, *ports = NULL;
     bool from_stdin = false, gen = false;
     uint32_t length = 16;
     creds_params p = {CREDS_DEFAULT_T_COST, CREDS_DEFAULT_M_COST, CREDS_DEFAULT_PARALLELISM};
@@ -194,6 +206,15 @@ int main(int argc, char **argv)
             break;
         case 'u':
             user = optarg;
+            break;
+        case OPT_CONSOLE:
+            console = optarg;
+            break;
+        case OPT_DEVICES:
+            devices = optarg;
+            break;
+        case OPT_PORTS:
+            ports = optarg;
             break;
         case 's':
             from_stdin = true;
@@ -225,8 +246,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    /* A console line names its user with --console and must say what it reaches: there is no
+     * default ACL to fall back on (deny by default). */
     if (optind != argc || (device && group) || (from_stdin && gen) ||
-        (!!user != !!(device || group))) {
+        (!!user != !!(device || group)) || (console && (device || group)) ||
+        (!!console != !!devices) || (!!console != !!ports)) {
         usage(stderr);
         return 2;
     }
@@ -250,6 +274,21 @@ int main(int argc, char **argv)
                 user, CREDS_USER_MAX);
         return 2;
     }
+    if (console && !users_name_valid(console, strlen(console))) {
+        fprintf(stderr,
+                "mpsd-passwd: bad console user name '%s' (1..%d printable, none of space : #)\n",
+                console, USERS_NAME_MAX);
+        return 2;
+    }
+    if (console) {
+        creds_errors errs = {0};
+        int bad = users_acl_check(devices, ports, &errs);
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "mpsd-passwd: %s\n", errs.msg[i]);
+        creds_errors_free(&errs);
+        if (bad)
+            return 2;
+    }
     if (gen && (length < 8 || length > 32)) {
         fprintf(stderr, "mpsd-passwd: --length must be 8..32\n");
         return 2;
@@ -270,8 +309,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "mpsd-passwd: empty password\n");
         return 1;
     }
-    if (!gen)
-        amt_warnings(pw, pwlen);
+    if (!gen && !console)
+        amt_warnings(pw, pwlen); /* consoles are not AMT: its password rules do not apply */
     rc = creds_hash(pw, pwlen, &p, phc, sizeof phc);
     if (rc == 0 && gen)
         fprintf(stderr, "password: %s\n", pw); /* shown once; mpsd keeps only the hash */
@@ -285,6 +324,8 @@ int main(int argc, char **argv)
         printf("device %s %s %s\n", canon, user, phc);
     else if (group)
         printf("group %s %s %s\n", group, user, phc);
+    else if (console)
+        printf("user %s %s devices=%s ports=%s\n", console, phc, devices, ports);
     else
         printf("%s\n", phc);
     return fflush(stdout) == 0 ? 0 : 1;

@@ -1,6 +1,7 @@
 /* mpsd-passwd end to end: run the built tool, load the line it printed, verify the password. */
 #include "creds.h"
 #include "directory.h"
+#include "users.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -159,4 +160,79 @@ Test(mpsd_passwd, refuses_bad_input)
     cr_assert(strstr(R.err, "empty password"), "%s", R.err);
     run(&R, "x\n", (const char *[]){NULL});
     cr_assert_eq(R.status, 1, "stdin is no terminal and --password-stdin was not given");
+}
+
+static users_db *load_users(const char *text)
+{
+    creds_errors errs = {0};
+    users_db *db = NULL;
+    int rc = users_db_parse("out", text, strlen(text), &db, &errs);
+    cr_assert_eq(rc, 0, "the tool's line does not load: %s", errs.n ? errs.msg[0] : text);
+    return db;
+}
+
+Test(mpsd_passwd, console_line_from_stdin)
+{
+    struct run R;
+    run(&R, "short\n",
+        (const char *[]){"--console", "ops@example.com", "--devices", "guid:" GUID_UC ",host:*.lab",
+                         "--ports", "16992,16994-16995", "--password-stdin", NULL});
+    cr_assert_eq(R.status, 0, "%s", R.err);
+    cr_assert(strncmp(R.out, "user ops@example.com $argon2id$v=19$m=64,t=1,p=1$", 49) == 0, "%s",
+              R.out);
+    cr_assert(strstr(R.out, " devices=guid:" GUID_UC ",host:*.lab ports=16992,16994-16995\n"), "%s",
+              R.out);
+    cr_assert_str_empty(R.err, "AMT's password rules are not a console's: %s", R.err);
+    users_db *db = load_users(R.out);
+    cr_assert_eq(users_check(db, "ops@example.com", 15, "short", 5), USERS_OK);
+    guid g;
+    cr_assert_eq(guid_parse(GUID_LC, 36, &g), 0);
+    users_target t = {.device = &g, .port = 16995};
+    cr_assert(users_allows(db, "ops@example.com", 15, &t));
+    t.port = 16993;
+    cr_assert_not(users_allows(db, "ops@example.com", 15, &t));
+    users_db_unref(db);
+}
+
+Test(mpsd_passwd, console_generate)
+{
+    struct run R;
+    run(&R, "",
+        (const char *[]){"--console", "alice", "--devices", "all", "--ports", "all", "--generate",
+                         NULL});
+    cr_assert_eq(R.status, 0, "%s", R.err);
+    char pw[64];
+    cr_assert_eq(sscanf(R.err, "password: %63s", pw), 1, "%s", R.err);
+    cr_assert_null(strstr(R.out, pw), "the password stays off stdout");
+    users_db *db = load_users(R.out);
+    cr_assert_eq(users_check(db, "alice", 5, pw, strlen(pw)), USERS_OK);
+    users_db_unref(db);
+}
+
+Test(mpsd_passwd, console_refuses_bad_input)
+{
+    struct run R;
+    run(&R, "x\n",
+        (const char *[]){"--console", "alice", "--devices", "host:a/b,all", "--ports", "0",
+                         "--password-stdin", NULL});
+    cr_assert_eq(R.status, 2);
+    cr_assert(strstr(R.err, "mpsd-passwd: --devices: bad host glob in device rule 'host:a/b'"),
+              "%s", R.err);
+    cr_assert(strstr(R.err, "mpsd-passwd: --ports: bad port '0'"), "%s", R.err);
+    cr_assert_str_empty(R.out);
+    run(&R, "x\n",
+        (const char *[]){"--console", "a:b", "--devices", "all", "--ports", "all",
+                         "--password-stdin", NULL});
+    cr_assert_eq(R.status, 2);
+    cr_assert(strstr(R.err, "bad console user name 'a:b'"), "%s", R.err);
+    run(&R, "x\n",
+        (const char *[]){"--console", "alice", "--devices", "all", "--password-stdin", NULL});
+    cr_assert_eq(R.status, 2, "no --ports: deny by default is not guessed at");
+    run(&R, "x\n",
+        (const char *[]){"--devices", "all", "--ports", "all", "--password-stdin", NULL});
+    cr_assert_eq(R.status, 2, "--devices without --console");
+    run(&R, "x\n",
+        (const char *[]){"--console", "alice", "--user", "alice", "--devices", "all", "--ports",
+                         "all", "--password-stdin", NULL});
+    cr_assert_eq(R.status, 2, "--console names the user itself");
 }
