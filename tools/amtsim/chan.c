@@ -5,6 +5,12 @@
  * plus its WINDOW_ADJUSTs); what does not fit waits in a queue bounded by DEV_TXQ_MAX and freed
  * when empty. We grant o->window and return credit with WINDOW_ADJUST once half of it has been
  * consumed; an MPS that sends beyond our grant is a protocol violation.
+ *
+ * Built-in services (--service; relay.c serves them all instead with --relay): http (digest),
+ * http-open, sol (sol.h), echo, discard, source:N. Backpressure: a service takes input only while
+ * its answers can go out (the MPS' window plus the queue); what it did not take waits in `inq`
+ * without credit, so the MPS stops once our window is used up. inq is bounded by our window,
+ * the queue by DEV_TXQ_MAX: memory per channel stays within window + 64 KiB + service state.
  */
 #include "device_int.h"
 
@@ -12,6 +18,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "sol.h"
 
 enum { CH_OPENING = 0, CH_OPEN };
 
@@ -22,9 +29,14 @@ struct dev_chan {
     uint32_t rx_owed;   /* consumed, not yet returned */
     uint8_t state;
     bool close_sent, want_close, relayed;
+    uint8_t svc; /* enum svc_kind */
     uint32_t txq_len;
     uint8_t *txq;
+    uint32_t inq_len; /* input the service has not taken yet (no credit returned for it) */
+    uint8_t *inq;
+    uint64_t src_left, src_off; /* SVC_SOURCE: bytes still to send, bytes sent */
     struct http_rx *http;
+    struct sol *sol;
 };
 
 static struct dev_chan *get(const struct device *d, uint32_t id)
@@ -41,7 +53,9 @@ static void chan_free(struct device *d, struct dev_chan *ch, bool tell)
     if (ch->relayed && tell && d->ops->chan_closed)
         d->ops->chan_closed(d->user, id);
     http_free(&ch->http);
+    sol_free(&ch->sol);
     free(ch->txq);
+    free(ch->inq);
     free(ch);
     if (--d->nchans == 0) { /* no channel: no table */
         free(d->chans);
@@ -145,38 +159,202 @@ static int consumed(struct device *d, struct dev_chan *ch, size_t n)
     return dev_put(d, &m);
 }
 
-/* ---- built-in HTTP responder ---- */
+/* ---- built-in services ---- */
 
-struct http_emit_ctx {
+/* What chan_write takes now: the MPS' window (only while nothing is queued) plus queue room. */
+static size_t out_room(const struct dev_chan *ch)
+{
+    if (ch->close_sent || ch->want_close)
+        return 0;
+    return (ch->txq_len ? 0 : (size_t)ch->tx_window) + (DEV_TXQ_MAX - ch->txq_len);
+}
+
+struct svc_io {
     struct device *d;
     struct dev_chan *ch;
 };
 
-static int http_emit(void *arg, const uint8_t *p, size_t n)
+static size_t io_room(void *arg)
 {
-    struct http_emit_ctx *c = arg;
-    ssize_t r = chan_write(c->d, c->ch, p, n);
-    return r == (ssize_t)n ? 0 : -1; /* a response that does not fit 64 KiB: give up */
+    struct svc_io *io = arg;
+    return io->d->state == DS_ENDED ? 0 : out_room(io->ch);
 }
 
-static int http_data(struct device *d, struct dev_chan *ch, const uint8_t *p, size_t n)
+static int io_write(void *arg, const uint8_t *p, size_t n)
 {
-    char uuid[37], host[256];
+    struct svc_io *io = arg;
+    ssize_t r = chan_write(io->d, io->ch, p, n);
+    return r == (ssize_t)n ? 0 : -1; /* services never write beyond io_room */
+}
+
+static void auth_ctx(struct device *d, struct digest_ctx *a, char uuid[37])
+{
     dev_uuid(d, uuid);
-    dev_hostname(d, host, sizeof(host));
-    struct http_ident id = {.device = d->index, .uuid = uuid, .hostname = host, .port = ch->port};
-    struct http_emit_ctx ctx = {d, ch};
-    int r = http_feed(&ch->http, p, n, &id, http_emit, &ctx);
+    a->user = d->o->amt_user;
+    a->password = d->o->amt_password;
+    digest_realm(uuid, a->realm);
+    a->key = d->o->digest_key;
+    a->index = d->index;
+    a->seq = &d->nonce_seq;
+}
+
+/* Run the channel's service on p[0..n); *used = bytes taken. Returns SVC_*. */
+static int svc_run(struct device *d, struct dev_chan *ch, const uint8_t *p, size_t n, size_t *used)
+{
+    struct svc_io io = {d, ch};
+    struct svc_out out = {.arg = &io, .room = io_room, .write = io_write};
+    char uuid[37], host[256];
+    struct digest_ctx auth;
+    switch (ch->svc) {
+    case SVC_HTTP:
+    case SVC_HTTP_OPEN: {
+        auth_ctx(d, &auth, uuid);
+        dev_hostname(d, host, sizeof(host));
+        struct http_ident id = {
+            .device = d->index, .uuid = uuid, .hostname = host, .port = ch->port};
+        struct http_cfg cfg = {.id = &id, .auth = ch->svc == SVC_HTTP ? &auth : NULL};
+        return http_feed(&ch->http, p, n, &cfg, &out, used);
+    }
+    case SVC_SOL: {
+        auth_ctx(d, &auth, uuid);
+        dev_hostname(d, host, sizeof(host));
+        struct sol_cfg cfg = {.auth = &auth, .hostname = host, .uuid = uuid};
+        int r = sol_feed(&ch->sol, p, n, &cfg, &out, d->now_ms, used);
+        uint64_t t = sol_next_timer(ch->sol);
+        if (t < d->svc_due)
+            d->svc_due = t;
+        return r;
+    }
+    case SVC_ECHO: { /* straight back: as much as the MPS' window and our queue take */
+        size_t k = out_room(ch);
+        k = k < n ? k : n;
+        *used = k;
+        return k && io_write(&io, p, k) ? SVC_ERR : SVC_KEEP;
+    }
+    default: /* discard, source: input is dropped */
+        *used = n;
+        return SVC_KEEP;
+    }
+}
+
+/* After a service ran: close if it asked, return credit for what it took. */
+static int svc_after(struct device *d, struct dev_chan *ch, int r, size_t used)
+{
     if (d->state == DS_ENDED)
         return DEV_ERR_SEND;
-    if (r != HTTP_KEEP) {
+    if (r != SVC_KEEP) {
         ch->want_close = true;
         http_free(&ch->http);
+        sol_free(&ch->sol);
+        free(ch->inq);
+        ch->inq = NULL;
+        ch->inq_len = 0;
         int f = flush(d, ch);
         if (f != DEV_OK)
             return f;
     }
-    return consumed(d, ch, n);
+    return used ? consumed(d, ch, used) : DEV_OK;
+}
+
+/* Feed what waits in inq (after the MPS opened its window). */
+static int svc_drain(struct device *d, struct dev_chan *ch)
+{
+    if (!ch->inq_len || ch->want_close || ch->close_sent)
+        return DEV_OK;
+    size_t used = 0;
+    int r = svc_run(d, ch, ch->inq, ch->inq_len, &used);
+    if (r == SVC_KEEP && used) {
+        ch->inq_len -= (uint32_t)used;
+        if (ch->inq_len == 0) {
+            free(ch->inq);
+            ch->inq = NULL;
+        } else {
+            memmove(ch->inq, ch->inq + used, ch->inq_len);
+        }
+    }
+    return svc_after(d, ch, r, used);
+}
+
+static int svc_data(struct device *d, struct dev_chan *ch, const uint8_t *p, size_t n)
+{
+    if (ch->inq_len) { /* older input first; inq + n <= our window, the MPS' credit */
+        uint8_t *q = realloc(ch->inq, ch->inq_len + n);
+        if (!q)
+            return DEV_ERR_NOMEM;
+        memcpy(q + ch->inq_len, p, n);
+        ch->inq = q;
+        ch->inq_len += (uint32_t)n;
+        return svc_drain(d, ch);
+    }
+    size_t used = 0;
+    int r = svc_run(d, ch, p, n, &used);
+    if (r == SVC_KEEP && used < n) {
+        if (!(ch->inq = malloc(n - used)))
+            return DEV_ERR_NOMEM;
+        memcpy(ch->inq, p + used, n - used);
+        ch->inq_len = (uint32_t)(n - used);
+    }
+    return svc_after(d, ch, r, used);
+}
+
+/* SVC_SOURCE: the pattern, as far as the windows allow; then close. */
+static int source_pump(struct device *d, struct dev_chan *ch)
+{
+    uint8_t buf[16384];
+    while (ch->src_left && d->state != DS_ENDED) {
+        size_t k = out_room(ch);
+        if (k > sizeof(buf))
+            k = sizeof(buf);
+        if (k > ch->src_left)
+            k = (size_t)ch->src_left;
+        if (k == 0)
+            return DEV_OK;
+        size_t have = k < 251 ? k : 251; /* one period, then doubling copies */
+        for (size_t i = 0; i < have; i++)
+            buf[i] = SVC_PATTERN(ch->src_off + i);
+        while (have < k) {
+            size_t c = have < k - have ? have : k - have;
+            memcpy(buf + have, buf, c);
+            have += c;
+        }
+        if (chan_write(d, ch, buf, k) != (ssize_t)k)
+            return d->state == DS_ENDED ? DEV_ERR_SEND : DEV_ERR_NOMEM;
+        ch->src_left -= k;
+        ch->src_off += k;
+    }
+    if (d->state == DS_ENDED)
+        return DEV_ERR_SEND;
+    if (!ch->want_close) {
+        ch->want_close = true;
+        return flush(d, ch);
+    }
+    return DEV_OK;
+}
+
+int chan_tick(struct device *d, uint64_t now_ms)
+{
+    d->svc_due = UINT64_MAX;
+    for (uint32_t i = 0; d->chans && i < d->o->max_channels; i++) {
+        struct dev_chan *ch = d->chans[i];
+        if (!ch || !ch->sol || ch->want_close || ch->close_sent)
+            continue;
+        struct svc_io io = {d, ch};
+        struct svc_out out = {.arg = &io, .room = io_room, .write = io_write};
+        char uuid[37], host[256];
+        struct digest_ctx auth;
+        auth_ctx(d, &auth, uuid);
+        dev_hostname(d, host, sizeof(host));
+        struct sol_cfg cfg = {.auth = &auth, .hostname = host, .uuid = uuid};
+        int r = sol_tick(ch->sol, &cfg, &out, now_ms);
+        if (r != SVC_KEEP && (r = svc_after(d, ch, r, 0)) != DEV_OK)
+            return r;
+        if (d->state == DS_ENDED)
+            return DEV_ERR_SEND;
+        uint64_t t = sol_next_timer(ch->sol);
+        if (t < d->svc_due)
+            d->svc_due = t;
+    }
+    return DEV_OK;
 }
 
 /* ---- messages from the MPS ---- */
@@ -207,7 +385,10 @@ static int confirm(struct device *d, struct dev_chan *ch)
     m.u.open_confirm.window = d->o->window;
     m.u.open_confirm.reserved = 0xffffffffu;
     dev_event(d, DEV_EV_CHANNEL_OPEN, ch->port);
-    return dev_put(d, &m);
+    int r = dev_put(d, &m);
+    if (r == DEV_OK && !ch->relayed && ch->svc == SVC_SOURCE)
+        r = source_pump(d, ch);
+    return r;
 }
 
 static int on_open(struct device *d, const apf_msg *m)
@@ -235,6 +416,7 @@ static int on_open(struct device *d, const apf_msg *m)
     ch->port = m->u.open.port;
     ch->tx_window = m->u.open.window;
     ch->rx_left = d->o->window;
+    ch->svc = (uint8_t)opts_service(d->o, ch->port, &ch->src_left);
     d->chans[id] = ch;
     d->nchans++;
     if (!d->o->relay || !d->ops->chan_open)
@@ -257,7 +439,7 @@ static int on_data(struct device *d, struct dev_chan *ch, const apf_msg *m)
     if (ch->close_sent || ch->want_close || n == 0)
         return DEV_OK; /* late data after our CLOSE: dropped, no credit */
     if (!ch->relayed)
-        return http_data(d, ch, m->u.data.data.p, n);
+        return svc_data(d, ch, m->u.data.data.p, n);
     d->ops->chan_data(d->user, ch->id, m->u.data.data.p, n);
     return DEV_OK;
 }
@@ -283,6 +465,11 @@ int chan_handle(struct device *d, const apf_msg *m)
         int r = flush(d, ch);
         if (r == DEV_OK && ch->relayed && ch->txq_len < before && d->ops->chan_writable)
             d->ops->chan_writable(d->user, ch->id);
+        if (r == DEV_OK && !ch->relayed && ch->state == CH_OPEN) {
+            r = svc_drain(d, ch);
+            if (r == DEV_OK && ch->src_left)
+                r = source_pump(d, ch);
+        }
         return r;
     }
     default: { /* CHANNEL_CLOSE: answer once, then the id is free for reuse */

@@ -32,6 +32,7 @@ void dev_init(struct device *d, const struct sim_opts *o, const struct dev_ops *
     d->index = index;
     d->ka_interval_ms = o->keepalive_s * 1000u;
     d->ka_due = UINT64_MAX;
+    d->svc_due = UINT64_MAX;
 }
 
 void dev_uuid(const struct device *d, char out[37])
@@ -218,7 +219,7 @@ static int send_fault(struct device *d)
 
 int dev_start(struct device *d, uint64_t now_ms)
 {
-    (void)now_ms;
+    d->now_ms = now_ms;
     if (d->state != DS_IDLE)
         return DEV_ERR_CLOSED;
     if (d->o->mode != MODE_NORMAL && d->o->mode != MODE_BAD_PASSWORD && d->o->mode != MODE_SILENT)
@@ -249,6 +250,12 @@ int dev_tick(struct device *d, uint64_t now_ms)
 {
     if (d->state == DS_ENDED)
         return DEV_ERR_CLOSED;
+    d->now_ms = now_ms;
+    if (d->svc_due <= now_ms) {
+        int r = chan_tick(d, now_ms);
+        if (r != DEV_OK)
+            return r;
+    }
     if (d->ka_due > now_ms)
         return DEV_OK;
     d->ka_due = now_ms + d->ka_interval_ms;
@@ -263,7 +270,9 @@ int dev_tick(struct device *d, uint64_t now_ms)
 
 uint64_t dev_next_timer(const struct device *d)
 {
-    return d->state == DS_ENDED ? UINT64_MAX : d->ka_due;
+    if (d->state == DS_ENDED)
+        return UINT64_MAX;
+    return d->ka_due < d->svc_due ? d->ka_due : d->svc_due;
 }
 
 static void check_ready(struct device *d)
@@ -422,6 +431,7 @@ int dev_recv(struct device *d, const uint8_t *p, size_t n, uint64_t now_ms)
 {
     if (d->state == DS_ENDED)
         return DEV_ERR_CLOSED;
+    d->now_ms = now_ms;
     if (d->rx_len) { /* a partial message is waiting: join, then parse the joined bytes */
         if ((size_t)d->rx_len + n > RX_MAX(d))
             return dev_violation(d, 0);

@@ -12,9 +12,10 @@
  * KEEPALIVE_REQUEST every interval, CHANNEL_OPEN_CONFIRMATION for forwarded-tcpip opens on a
  * registered port, data within the MPS' window, WINDOW_ADJUST as it consumes, CHANNEL_CLOSE.
  *
- * Channels are served by the built-in HTTP responder, or, with --relay, by the glue through the
- * chan_* hooks. Channel ids are the lowest free slot, 0 included, reused once both CLOSEs are
- * exchanged: as AMT does (docs/apf.md 4.1), which is a case an MPS must get right.
+ * Channels are served by the built-in services (--service: digest HTTP, SOL, echo, discard,
+ * source; chan.c), or, with --relay, by the glue through the chan_* hooks. Channel ids are the
+ * lowest free slot, 0 included, reused once both CLOSEs are exchanged: as AMT does
+ * (docs/apf.md 4.1), which is a case an MPS must get right.
  */
 #ifndef AMTSIM_DEVICE_H
 #define AMTSIM_DEVICE_H
@@ -93,6 +94,9 @@ struct device {
     uint32_t ka_cookie;
     uint32_t disc_reason; /* the MPS' DISCONNECT reason, 0 = none */
     uint64_t ka_due;      /* UINT64_MAX: no keep-alive scheduled */
+    uint64_t svc_due;     /* a channel service's timer (SOL), UINT64_MAX: none */
+    uint64_t now_ms;      /* the caller's clock at the last call */
+    uint32_t nonce_seq;   /* digest nonces issued (digest.h) */
     uint8_t *rx;          /* partial message, only while one is pending */
     uint32_t rx_len;
     struct dev_chan **chans; /* o->max_channels slots, only while a channel lives */

@@ -14,5 +14,7 @@ void dev_event(struct device *d, enum dev_event ev, uint32_t arg);
 /* chan.c: channel messages from the MPS, and teardown. */
 int chan_handle(struct device *d, const apf_msg *m);
 void chan_free_all(struct device *d);
+/* Service timers (SOL banner, heartbeats) due at d->svc_due; recomputes it. */
+int chan_tick(struct device *d, uint64_t now_ms);
 
 #endif

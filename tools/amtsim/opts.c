@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "ident.h"
 #include "tls.h"
@@ -19,6 +20,15 @@ static const char *const mode_names[MODE__COUNT] = {
 const char *mode_name(enum sim_mode m)
 {
     return m < MODE__COUNT ? mode_names[m] : "?";
+}
+
+static const char *const svc_names[SVC__COUNT] = {
+    "http", "http-open", "sol", "echo", "discard", "source",
+};
+
+const char *svc_name(enum svc_kind k)
+{
+    return k < SVC__COUNT ? svc_names[k] : "?";
 }
 
 void opts_usage(FILE *f)
@@ -79,6 +89,15 @@ void opts_usage(FILE *f)
         "  --max-payload B       largest CHANNEL_DATA payload sent (default 16384)\n"
         "  --max-channels C      channels per device; more are refused RESOURCE_SHORTAGE (default "
         "8)\n"
+        "  --service PORT=KIND   what serves channels to PORT (repeatable); KIND: http (digest\n"
+        "                        auth WS-MAN responder), http-open (no auth), sol (AMT\n"
+        "                        redirection, SOL line echo), echo, discard, source:N (N bytes\n"
+        "                        of a pattern, then close). Defaults: 16992,16993 http;\n"
+        "                        16994,16995 sol; 5900 echo; others http. A port still needs\n"
+        "                        --ports to be registered\n"
+        "  --http-auth none|digest  whether http asks for digest auth (default digest)\n"
+        "  --amt-user NAME       the AMT ports' user (digest and SOL; default admin)\n"
+        "  --amt-password PW | --amt-password-file FILE  its password (default P@ssw0rd)\n"
         "Output:\n"
         "  --progress            one JSON line of counters per second on stdout\n"
         "  --quiet               no per-failure lines on stderr\n"
@@ -287,21 +306,87 @@ static int copy_cred(const char *opt, const char *s, char *out, char *err, size_
     return 0;
 }
 
-static int read_password_file(struct sim_opts *o, const char *path, char *err, size_t errlen)
+static int read_first_line(const char *opt, const char *path, char *out, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        return fail(err, errlen, "--password-file %s: %s", path, strerror(errno));
+        return fail(err, errlen, "%s %s: %s", opt, path, strerror(errno));
     char line[OPTS_MAX_CRED + 2];
     bool ok = fgets(line, sizeof(line), f) != NULL;
     fclose(f);
     if (!ok)
-        return fail(err, errlen, "--password-file %s: empty", path);
+        return fail(err, errlen, "%s %s: empty", opt, path);
     line[strcspn(line, "\r\n")] = 0;
     if (!line[0])
-        return fail(err, errlen, "--password-file %s: first line is empty", path);
+        return fail(err, errlen, "%s %s: first line is empty", opt, path);
+    int r = copy_cred(opt, line, out, err, errlen);
+    memset(line, 0, sizeof(line));
+    return r;
+}
+
+static int read_password_file(struct sim_opts *o, const char *path, char *err, size_t errlen)
+{
     o->has_password = true;
-    return copy_cred("--password-file", line, o->password, err, errlen);
+    return read_first_line("--password-file", path, o->password, err, errlen);
+}
+
+int opts_parse_service(struct sim_opts *o, const char *s, char *err, size_t errlen)
+{
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(s, &end, 10);
+    if (errno || end == s || *end != '=' || port == 0 || port > 65535)
+        return fail(err, errlen, "--service: '%s' is not PORT=KIND (PORT 1..65535)", s);
+    const char *k = end + 1;
+    struct svc_spec sp = {.port = (uint32_t)port, .kind = SVC__COUNT};
+    for (int i = 0; i < SVC__COUNT; i++)
+        if (i != SVC_SOURCE && strcmp(k, svc_names[i]) == 0)
+            sp.kind = (uint8_t)i;
+    if (strncmp(k, "source:", 7) == 0) {
+        const char *n = k + 7;
+        errno = 0;
+        unsigned long long v = strtoull(n, &end, 10);
+        if (errno || end == n || *end || n[0] == '-')
+            return fail(err, errlen, "--service: '%s': source:N needs a byte count", s);
+        sp.kind = SVC_SOURCE;
+        sp.bytes = v;
+    }
+    if (sp.kind == SVC__COUNT)
+        return fail(err, errlen,
+                    "--service: '%s': KIND is one of http, http-open, sol, echo, discard, "
+                    "source:N",
+                    s);
+    for (size_t i = 0; i < o->nservices; i++)
+        if (o->services[i].port == sp.port) {
+            o->services[i] = sp; /* the last one wins */
+            return 0;
+        }
+    if (o->nservices >= OPTS_MAX_PORTS)
+        return fail(err, errlen, "--service: at most %d ports", OPTS_MAX_PORTS);
+    o->services[o->nservices++] = sp;
+    return 0;
+}
+
+enum svc_kind opts_service(const struct sim_opts *o, uint32_t port, uint64_t *bytes)
+{
+    enum svc_kind k = SVC_HTTP;
+    *bytes = 0;
+    bool explicit = false;
+    for (size_t i = 0; i < o->nservices; i++)
+        if (o->services[i].port == port) {
+            k = (enum svc_kind)o->services[i].kind;
+            *bytes = o->services[i].bytes;
+            explicit = true;
+        }
+    if (!explicit) {
+        if (port == 16994 || port == 16995)
+            k = SVC_SOL;
+        else if (port == 5900)
+            k = SVC_ECHO;
+    }
+    if (k == SVC_HTTP && !o->http_digest)
+        k = SVC_HTTP_OPEN;
+    return k;
 }
 
 enum {
@@ -341,6 +426,11 @@ enum {
     O_PROGRESS,
     O_QUIET,
     O_HELP,
+    O_SERVICE,
+    O_HTTP_AUTH,
+    O_AMT_USER,
+    O_AMT_PASSWORD,
+    O_AMT_PASSWORD_FILE,
 };
 
 static const struct option longopts[] = {
@@ -380,6 +470,11 @@ static const struct option longopts[] = {
     {"progress", no_argument, NULL, O_PROGRESS},
     {"quiet", no_argument, NULL, O_QUIET},
     {"help", no_argument, NULL, O_HELP},
+    {"service", required_argument, NULL, O_SERVICE},
+    {"http-auth", required_argument, NULL, O_HTTP_AUTH},
+    {"amt-user", required_argument, NULL, O_AMT_USER},
+    {"amt-password", required_argument, NULL, O_AMT_PASSWORD},
+    {"amt-password-file", required_argument, NULL, O_AMT_PASSWORD_FILE},
     {NULL, 0, NULL, 0},
 };
 
@@ -401,6 +496,11 @@ static void defaults(struct sim_opts *o)
     o->max_payload = 16384;
     o->max_channels = 8;
     guid_parse("12345678-0000-4000-8000-000000000000", GUID_STRLEN, &o->uuid_base);
+    o->http_digest = true;
+    strcpy(o->amt_user, "admin");
+    strcpy(o->amt_password, "P@ssw0rd");
+    if (getrandom(o->digest_key, sizeof(o->digest_key), 0) != (ssize_t)sizeof(o->digest_key))
+        memset(o->digest_key, 0x5a, sizeof(o->digest_key)); /* nonces still work, just guessable */
 }
 
 /* Checks that need several options together. */
@@ -585,6 +685,28 @@ int opts_parse(struct sim_opts *o, int argc, char **argv, char *err, size_t errl
             break;
         case O_QUIET:
             o->quiet = true;
+            break;
+        case O_SERVICE:
+            r = opts_parse_service(o, a, err, errlen);
+            break;
+        case O_HTTP_AUTH:
+            if (strcmp(a, "digest") == 0)
+                o->http_digest = true;
+            else if (strcmp(a, "none") == 0)
+                o->http_digest = false;
+            else
+                r = fail(err, errlen, "--http-auth: '%s' is not none or digest", a);
+            break;
+        case O_AMT_USER:
+            r = copy_cred("--amt-user", a, o->amt_user, err, errlen);
+            if (r == 0 && !o->amt_user[0])
+                r = fail(err, errlen, "--amt-user: empty");
+            break;
+        case O_AMT_PASSWORD:
+            r = copy_cred("--amt-password", a, o->amt_password, err, errlen);
+            break;
+        case O_AMT_PASSWORD_FILE:
+            r = read_first_line("--amt-password-file", a, o->amt_password, err, errlen);
             break;
         case O_HELP:
             return OPTS_HELP;

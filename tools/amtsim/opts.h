@@ -34,6 +34,24 @@ enum sim_mode {
 };
 const char *mode_name(enum sim_mode m);
 
+/* What serves a channel the MPS opens to a port (--service PORT=KIND; without --relay). */
+enum svc_kind {
+    SVC_HTTP = 0,  /* WS-MAN-ish responder, digest auth (unless --http-auth none) */
+    SVC_HTTP_OPEN, /* the same responder without auth */
+    SVC_SOL,       /* AMT redirection protocol: SOL with a line-echo terminal (sol.h) */
+    SVC_ECHO,      /* every byte back, within both windows */
+    SVC_DISCARD,   /* read and drop */
+    SVC_SOURCE,    /* N bytes of a deterministic pattern, then close */
+    SVC__COUNT
+};
+const char *svc_name(enum svc_kind k);
+
+struct svc_spec {
+    uint32_t port;
+    uint8_t kind;   /* enum svc_kind */
+    uint64_t bytes; /* SVC_SOURCE: how many */
+};
+
 struct sim_addr {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -75,6 +93,13 @@ struct sim_opts {
     uint32_t max_payload;  /* largest CHANNEL_DATA payload sent */
     uint32_t max_channels; /* per device */
 
+    struct svc_spec services[OPTS_MAX_PORTS]; /* --service, explicit choices */
+    size_t nservices;
+    bool http_digest;                     /* --http-auth digest (default) */
+    char amt_user[OPTS_MAX_CRED + 1];     /* the AMT ports' account (default admin) */
+    char amt_password[OPTS_MAX_CRED + 1]; /* default P@ssw0rd */
+    uint8_t digest_key[16];               /* per process: the MAC key of our digest nonces */
+
     bool progress;
     bool quiet; /* no per-failure lines on stderr */
 };
@@ -93,6 +118,13 @@ int opts_parse_hostport(const char *s, struct sim_addr *out, char *err, size_t e
 int opts_parse_sources(struct sim_opts *o, const char *s, char *err, size_t errlen);
 /* "16992,16993,623": fills o->ports. Returns 0 or -1 + err. */
 int opts_parse_ports(struct sim_opts *o, const char *s, char *err, size_t errlen);
+/* "16994=sol", "5900=echo", "7000=source:1048576": adds or replaces the entry for PORT. */
+int opts_parse_service(struct sim_opts *o, const char *s, char *err, size_t errlen);
+/* The service of a port: --service, else 16992/16993 http, 16994/16995 sol, 5900 echo, others
+ * http; http is http-open under --http-auth none. *bytes: SVC_SOURCE's count. */
+enum svc_kind opts_service(const struct sim_opts *o, uint32_t port, uint64_t *bytes);
+/* The SVC_SOURCE pattern: byte at offset i is (i % 251). */
+#define SVC_PATTERN(i) ((uint8_t)((i) % 251u))
 /* "1.0" .. "1.3" -> TLS_V1_x; 0 on a bad value. */
 uint16_t opts_parse_tls_version(const char *s);
 
