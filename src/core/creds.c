@@ -41,6 +41,7 @@ struct creds_db {
     atomic_uint refs;
     creds_opts opts;
     vec dev, grp;
+    bool oom; /* while parsing: an allocation failed, so only the syntax is checked further */
     uint32_t *index; /* device slot + 1, 0 = empty; power-of-two size, at most half full */
     size_t icap;
     pwcheck_cache cache; /* per-db key: a reload starts an empty cache under a new key */
@@ -103,11 +104,6 @@ void creds_errors_free(creds_errors *e)
     e->msg = NULL;
     e->n = 0;
 }
-
-typedef struct parser {
-    pwcheck_report R;
-    creds_db *db;
-} parser;
 
 /* --- the db --- */
 
@@ -204,20 +200,6 @@ static creds_db *db_new(const creds_opts *opts)
     return db;
 }
 
-creds_db *creds_db_ref(creds_db *db)
-{
-    if (db)
-        atomic_fetch_add_explicit(&db->refs, 1, memory_order_relaxed);
-    return db;
-}
-
-void creds_db_unref(creds_db *db)
-{
-    /* acq_rel: the freeing thread must see every write the other holders made to the cache. */
-    if (db && atomic_fetch_sub_explicit(&db->refs, 1, memory_order_acq_rel) == 1)
-        db_free(db);
-}
-
 size_t creds_db_devices(const creds_db *db)
 {
     return db->dev.n;
@@ -232,62 +214,56 @@ size_t creds_db_groups(const creds_db *db)
 
 #define MAX_FIELDS 5
 
-static void parse_entry(parser *P, char **f, int nf)
+static void parse_entry(pwcheck_report *R, creds_db *db, char **f, int nf)
 {
     bool is_dev = strcmp(f[0], "device") == 0;
     const char *what =
         is_dev ? "device <GUID> <username> <hash>" : "group <name> <username> <hash>";
     if (nf != 4) {
         if (nf < 4)
-            pwcheck_err(&P->R, "expected 4 fields (%s), found %d", what, nf);
+            pwcheck_err(R, "expected 4 fields (%s), found %d", what, nf);
         else
-            pwcheck_err(&P->R, "expected 4 fields (%s), found more", what);
+            pwcheck_err(R, "expected 4 fields (%s), found more", what);
         if (nf < 4)
             return;
     }
     bool bad = nf != 4;
     guid g;
     if (is_dev && guid_parse(f[1], strlen(f[1]), &g) < 0) {
-        pwcheck_err(&P->R, "bad GUID '%.64s' (expected 8-4-4-4-12 hex digits)", f[1]);
+        pwcheck_err(R, "bad GUID '%.64s' (expected 8-4-4-4-12 hex digits)", f[1]);
         bad = true;
     }
     if (!is_dev && !creds_group_name_valid(f[1], strlen(f[1]))) {
-        pwcheck_err(&P->R, "bad group name '%.64s' (1..%d of A-Z a-z 0-9 . _ -)", f[1],
+        pwcheck_err(R, "bad group name '%.64s' (1..%d of A-Z a-z 0-9 . _ -)", f[1],
                     CREDS_GROUP_MAX);
         bad = true;
     }
     if (!creds_username_valid(f[2], strlen(f[2]))) {
-        pwcheck_err(&P->R,
+        pwcheck_err(R,
                     "bad username '%.64s' (1..%d printable characters, none of whitespace @ $ #)",
                     f[2], CREDS_USER_MAX);
         bad = true;
     }
-    char buf[200];
-    const char *why = pwcheck_phc_check(f[3], buf, sizeof buf);
-    if (why) {
-        pwcheck_err(&P->R, "%s", why);
+    if (!pwcheck_phc_valid(R, f[3]))
         bad = true;
-    }
-    if (bad || !P->db)
+    if (bad || db->oom)
         return;
 
-    creds_db *db = P->db;
     if (is_dev) {
         centry *dup = dev_find(db, &g);
         if (dup) {
-            pwcheck_err(&P->R, "duplicate device %.36s (first at line %u)", f[1], dup->line);
+            pwcheck_err(R, "duplicate device %.36s (first at line %u)", f[1], dup->line);
             return;
         }
     } else {
         for (size_t i = 0; i < db->grp.n; i++) {
             centry *o = &db->grp.v[i];
             if (strcmp(o->name, f[1]) == 0) {
-                pwcheck_err(&P->R, "duplicate group '%s' (first at line %u)", f[1], o->line);
+                pwcheck_err(R, "duplicate group '%s' (first at line %u)", f[1], o->line);
                 return;
             }
             if (o->ulen == strlen(f[2]) && memcmp(o->user, f[2], o->ulen) == 0) {
-                pwcheck_err(&P->R,
-                            "group '%s' uses username '%s' of group '%s' (line %u): ambiguous",
+                pwcheck_err(R, "group '%s' uses username '%s' of group '%s' (line %u): ambiguous",
                             f[1], f[2], o->name, o->line);
                 return;
             }
@@ -298,7 +274,7 @@ static void parse_entry(parser *P, char **f, int nf)
     centry *e = vec_push(is_dev ? &db->dev : &db->grp);
     if (!e)
         goto oom;
-    e->line = P->R.line;
+    e->line = R->line;
     e->ulen = strlen(f[2]);
     memcpy(e->user, f[2], e->ulen);
     e->phc = strdup(f[3]);
@@ -314,56 +290,48 @@ static void parse_entry(parser *P, char **f, int nf)
     }
     return;
 oom:
-    pwcheck_err(&P->R, "out of memory");
-    P->db = NULL; /* keep checking the syntax; the caller frees the partial db */
+    pwcheck_err(R, "out of memory");
+    db->oom = true; /* keep checking the syntax; the db is not handed out */
 }
 
-static void parse_line(void *ctx, char *s)
+static void parse_line(pwcheck_report *R, void *vdb, char *s)
 {
-    parser *P = ctx;
     char *f[MAX_FIELDS];
     int nf = pwcheck_split(s, f, MAX_FIELDS);
     if (nf == 0)
         return;
     if (strcmp(f[0], "device") == 0 || strcmp(f[0], "group") == 0)
-        parse_entry(P, f, nf);
+        parse_entry(R, vdb, f, nf);
     else
-        pwcheck_err(&P->R, "unknown keyword '%.32s' (expected 'device' or 'group')", f[0]);
+        pwcheck_err(R, "unknown keyword '%.32s' (expected 'device' or 'group')", f[0]);
 }
+
+static void *db_make(const void *opts)
+{
+    return db_new(opts);
+}
+
+static void db_drop(void *db)
+{
+    db_free(db);
+}
+
+static const pwcheck_format creds_format = {MAX_FILE, db_make, db_drop, parse_line};
 
 int creds_db_parse(const char *name, const char *text, size_t len, const creds_opts *opts,
                    creds_db **out, creds_errors *errs)
 {
-    *out = NULL;
-    creds_db *db = db_new(opts);
-    parser P = {.R = {.name = name, .errs = errs}, .db = db};
-    if (!db) {
-        pwcheck_err(&P.R, "out of memory");
-        return -ENOMEM;
-    }
-    if (pwcheck_lines(&P.R, text, len, parse_line, &P) < 0) {
-        db_free(db);
-        return -ENOMEM;
-    }
-    if (P.R.nerr) {
-        db_free(db);
-        return -EINVAL;
-    }
+    void *db;
+    int rc = pwcheck_parse(&creds_format, opts, name, text, len, &db, errs);
     *out = db;
-    return 0;
+    return rc;
 }
 
 int creds_db_load(const char *path, const creds_opts *opts, creds_db **out, creds_errors *errs)
 {
-    pwcheck_report R = {.name = path, .errs = errs};
-    *out = NULL;
-    char *text;
-    size_t len;
-    int rc = pwcheck_read_file(&R, path, MAX_FILE, &text, &len);
-    if (rc < 0)
-        return rc;
-    rc = creds_db_parse(path, text, len, opts, out, errs);
-    free(text);
+    void *db;
+    int rc = pwcheck_load(&creds_format, opts, path, &db, errs);
+    *out = db;
     return rc;
 }
 
@@ -468,34 +436,6 @@ void creds_db_stats(creds_db *db, creds_stats *o)
     o->errors = atomic_load(&db->errors);
 }
 
-/* --- reload slot --- */
+/* --- references and the reload slot --- */
 
-void creds_slot_init(creds_slot *s, creds_db *db)
-{
-    pthread_mutex_init(&s->mu, NULL);
-    s->db = db;
-}
-
-creds_db *creds_slot_get(creds_slot *s)
-{
-    pthread_mutex_lock(&s->mu);
-    creds_db *db = creds_db_ref(s->db);
-    pthread_mutex_unlock(&s->mu);
-    return db;
-}
-
-void creds_slot_set(creds_slot *s, creds_db *db)
-{
-    pthread_mutex_lock(&s->mu);
-    creds_db *old = s->db;
-    s->db = db;
-    pthread_mutex_unlock(&s->mu);
-    creds_db_unref(old); /* outside the lock: freeing 100k entries must not stall logins */
-}
-
-void creds_slot_destroy(creds_slot *s)
-{
-    creds_db_unref(s->db);
-    s->db = NULL;
-    pthread_mutex_destroy(&s->mu);
-}
+PWCHECK_DB_REFS(creds, db_free)

@@ -49,7 +49,9 @@ void pwcheck_err(pwcheck_report *R, const char *fmt, ...)
     R->errs->msg = nv;
 }
 
-int pwcheck_read_file(pwcheck_report *R, const char *path, size_t max, char **text, size_t *len)
+/* Reads a whole regular file of at most max bytes into *text (malloc'd). 0, or a negative errno
+ * after reporting why. */
+static int read_file(pwcheck_report *R, const char *path, size_t max, char **text, size_t *len)
 {
     *text = NULL;
     *len = 0;
@@ -94,8 +96,9 @@ int pwcheck_read_file(pwcheck_report *R, const char *path, size_t max, char **te
     return 0;
 }
 
-int pwcheck_lines(pwcheck_report *R, const char *text, size_t len,
-                  void (*fn)(void *ctx, char *line), void *ctx)
+/* Calls f->line for every line of text. 0, or -ENOMEM. */
+static int each_line(const pwcheck_format *f, pwcheck_report *R, void *db, const char *text,
+                     size_t len)
 {
     char *line = malloc(PWCHECK_MAX_LINE + 1);
     if (!line) {
@@ -116,7 +119,7 @@ int pwcheck_lines(pwcheck_report *R, const char *text, size_t len,
         else {
             memcpy(line, text + pos, ll);
             line[ll] = '\0';
-            fn(ctx, line);
+            f->line(R, db, line);
         }
         pos = end + 1;
     }
@@ -124,6 +127,41 @@ int pwcheck_lines(pwcheck_report *R, const char *text, size_t len,
     ct_wipe(line, PWCHECK_MAX_LINE + 1);
     free(line);
     return 0;
+}
+
+int pwcheck_parse(const pwcheck_format *f, const void *opts, const char *name, const char *text,
+                  size_t len, void **out, creds_errors *errs)
+{
+    pwcheck_report R = {.name = name, .errs = errs};
+    *out = NULL;
+    void *db = f->make(opts);
+    if (!db) {
+        pwcheck_err(&R, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = each_line(f, &R, db, text, len);
+    if (rc == 0 && R.nerr)
+        rc = -EINVAL;
+    if (rc < 0)
+        f->drop(db);
+    else
+        *out = db;
+    return rc;
+}
+
+int pwcheck_load(const pwcheck_format *f, const void *opts, const char *path, void **out,
+                 creds_errors *errs)
+{
+    pwcheck_report R = {.name = path, .errs = errs};
+    *out = NULL;
+    char *text;
+    size_t len;
+    int rc = read_file(&R, path, f->max_file, &text, &len);
+    if (rc < 0)
+        return rc;
+    rc = pwcheck_parse(f, opts, path, text, len, out, errs);
+    free(text);
+    return rc;
 }
 
 int pwcheck_split(char *s, char **f, int max)
@@ -185,7 +223,7 @@ static bool parse_u32(const char **p, const char *key, uint32_t *out)
     return true;
 }
 
-const char *pwcheck_phc_check(const char *phc, char *buf, size_t buflen)
+static const char *phc_check(const char *phc, char *buf, size_t buflen)
 {
     static const char pre[] = "$argon2id$";
     if (strncmp(phc, pre, sizeof pre - 1) != 0)
@@ -218,6 +256,15 @@ const char *pwcheck_phc_check(const char *phc, char *buf, size_t buflen)
     if (hl < 16 || hl > 64)
         return "hash digest must be 16..64 bytes";
     return NULL;
+}
+
+bool pwcheck_phc_valid(pwcheck_report *R, const char *phc)
+{
+    char buf[200];
+    const char *why = phc_check(phc, buf, sizeof buf);
+    if (why)
+        pwcheck_err(R, "%s", why);
+    return !why;
 }
 
 /* --- verification and the cache --- */

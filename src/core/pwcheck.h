@@ -32,14 +32,24 @@ typedef struct pwcheck_report {
 /* Records "<name>:<line>: <message>" (or "<name>: <message>" on line 0). */
 __attribute__((format(printf, 2, 3))) void pwcheck_err(pwcheck_report *R, const char *fmt, ...);
 
-/* Reads a whole regular file of at most max bytes into *text (malloc'd, the caller frees).
- * 0, or a negative errno after reporting why. */
-int pwcheck_read_file(pwcheck_report *R, const char *path, size_t max, char **text, size_t *len);
+/* A file parsed whole, line by line, into a db (the credentials file, the users file). */
+typedef struct pwcheck_format {
+    size_t max_file;                 /* pwcheck_load refuses larger files */
+    void *(*make)(const void *opts); /* an empty db, or NULL when out of memory */
+    void (*drop)(void *db);          /* frees a db that is not handed out */
+    /* one line, NUL-terminated, CR stripped, R->line set; problems go to pwcheck_err(R, ...) */
+    void (*line)(pwcheck_report *R, void *db, char *line);
+} pwcheck_format;
 
-/* Calls fn once per line of text with the line NUL-terminated and its CR stripped, R->line set;
- * lines over PWCHECK_MAX_LINE bytes or holding a NUL are reported instead. 0, or -ENOMEM. */
-int pwcheck_lines(pwcheck_report *R, const char *text, size_t len,
-                  void (*fn)(void *ctx, char *line), void *ctx);
+/* Parses text (name is what the messages call it): lines over PWCHECK_MAX_LINE bytes or holding a
+ * NUL are reported, the others handed to f->line. *out holds the db only when no line was bad.
+ * 0, -EINVAL (every problem in errs when not NULL) or -ENOMEM. */
+int pwcheck_parse(const pwcheck_format *f, const void *opts, const char *name, const char *text,
+                  size_t len, void **out, creds_errors *errs);
+/* The same for a regular file of at most f->max_file bytes; a negative errno when it cannot be
+ * read (also reported in errs, as "<path>: ..."). */
+int pwcheck_load(const pwcheck_format *f, const void *opts, const char *path, void **out,
+                 creds_errors *errs);
 
 /* Splits a line in place at blanks; a field that starts with '#' starts a comment. Returns the
  * field count, or max + 1 when there are more than max fields. */
@@ -49,9 +59,9 @@ int pwcheck_split(char *s, char **f, int max);
 
 bool pwcheck_params_valid(const creds_params *p);
 
-/* Checks a PHC string the way libargon2 will decode it, plus the cost limits of creds.h. NULL when
- * fine, else the complaint (built in buf when it quotes values). */
-const char *pwcheck_phc_check(const char *phc, char *buf, size_t buflen);
+/* Checks a PHC string the way libargon2 will decode it, plus the cost limits of creds.h; reports
+ * what is wrong and returns false. */
+bool pwcheck_phc_valid(pwcheck_report *R, const char *phc);
 
 /* --- verification and the verified-credential cache --- */
 
@@ -90,5 +100,51 @@ typedef enum pwcheck_verdict {
  * the HMAC state are wiped before returning; nothing else of pw is kept. */
 pwcheck_verdict pwcheck_verify(pwcheck_cache *c, pwcheck_slot *slot, uint32_t tag, const char *phc,
                                const void *pw, size_t pwlen, bool may_argon2, bool *cached);
+
+/* --- references and the reload slot ---
+ * creds.h and users.h declare the same reference count and reload slot for their own types, and C
+ * has no generics: this stamps the one implementation out for prefix P. P##_db needs an
+ * atomic_uint refs, P##_slot a mutex mu and a P##_db *db; free_fn(P##_db *) frees a db whose last
+ * reference went. docs/credentials.md explains why the slot takes a mutex to hand out a reference.
+ */
+#define PWCHECK_DB_REFS(P, free_fn)                                                                \
+    P##_db *P##_db_ref(P##_db *db)                                                                 \
+    {                                                                                              \
+        if (db)                                                                                    \
+            atomic_fetch_add_explicit(&db->refs, 1, memory_order_relaxed);                         \
+        return db;                                                                                 \
+    }                                                                                              \
+    void P##_db_unref(P##_db *db)                                                                  \
+    {                                                                                              \
+        /* acq_rel: the freeing thread must see every write the other holders made to the cache */ \
+        if (db && atomic_fetch_sub_explicit(&db->refs, 1, memory_order_acq_rel) == 1)              \
+            free_fn(db);                                                                           \
+    }                                                                                              \
+    void P##_slot_init(P##_slot *s, P##_db *db)                                                    \
+    {                                                                                              \
+        pthread_mutex_init(&s->mu, NULL);                                                          \
+        s->db = db;                                                                                \
+    }                                                                                              \
+    P##_db *P##_slot_get(P##_slot *s)                                                              \
+    {                                                                                              \
+        pthread_mutex_lock(&s->mu);                                                                \
+        P##_db *db = P##_db_ref(s->db);                                                            \
+        pthread_mutex_unlock(&s->mu);                                                              \
+        return db;                                                                                 \
+    }                                                                                              \
+    void P##_slot_set(P##_slot *s, P##_db *db)                                                     \
+    {                                                                                              \
+        pthread_mutex_lock(&s->mu);                                                                \
+        P##_db *old = s->db;                                                                       \
+        s->db = db;                                                                                \
+        pthread_mutex_unlock(&s->mu);                                                              \
+        P##_db_unref(old); /* outside the lock: freeing a large db must not stall logins */        \
+    }                                                                                              \
+    void P##_slot_destroy(P##_slot *s)                                                             \
+    {                                                                                              \
+        P##_db_unref(s->db);                                                                       \
+        s->db = NULL;                                                                              \
+        pthread_mutex_destroy(&s->mu);                                                             \
+    }
 
 #endif

@@ -136,32 +136,12 @@ static void db_free(users_db *db)
     free(db);
 }
 
-users_db *users_db_ref(users_db *db)
-{
-    if (db)
-        atomic_fetch_add_explicit(&db->refs, 1, memory_order_relaxed);
-    return db;
-}
-
-void users_db_unref(users_db *db)
-{
-    /* acq_rel: the freeing thread must see every write the other holders made to the cache. */
-    if (db && atomic_fetch_sub_explicit(&db->refs, 1, memory_order_acq_rel) == 1)
-        db_free(db);
-}
-
 size_t users_db_count(const users_db *db)
 {
     return db->n;
 }
 
 /* --- parsing --- */
-
-typedef struct parser {
-    pwcheck_report R;
-    users_db *db;
-    bool oom;
-} parser;
 
 /* Calls item(ctx, s, len) for each comma-separated item of v; an empty item is an error. Returns
  * the item count, or -1 once an item failed or there were more than max. */
@@ -319,10 +299,10 @@ static bool parse_acl(pwcheck_report *R, uentry *e, const char *v, bool devices)
     return n > 0;
 }
 
-static void parse_line(void *ctx, char *s)
+static void parse_line(pwcheck_report *R, void *vdb, char *s)
 {
-    parser *P = ctx;
-    pwcheck_report *R = &P->R;
+    users_db *db = vdb;
+    bool oom = false;
     char *f[MAX_FIELDS];
     int nf = pwcheck_split(s, f, MAX_FIELDS);
     if (nf == 0)
@@ -347,18 +327,14 @@ static void parse_line(void *ctx, char *s)
                     f[1], USERS_NAME_MAX);
         bad = true;
     }
-    char buf[200];
-    const char *why = pwcheck_phc_check(f[2], buf, sizeof buf);
-    if (why) {
-        pwcheck_err(R, "%s", why);
+    if (!pwcheck_phc_valid(R, f[2]))
         bad = true;
-    }
 
     uentry e = {0};
     e.dev = calloc(USERS_MAX_DEVICE_RULES, sizeof *e.dev);
     e.ports = calloc(USERS_MAX_PORT_RULES, sizeof *e.ports);
     if (!e.dev || !e.ports) {
-        P->oom = true;
+        oom = true;
         goto out;
     }
     const char *devices = NULL, *ports = NULL;
@@ -383,8 +359,7 @@ static void parse_line(void *ctx, char *s)
                     !devices ? "devices=<rules>" : "ports=<ports>");
         bad = true;
     }
-    users_db *db = P->db;
-    if (bad || P->oom)
+    if (bad)
         goto out;
     for (size_t i = 0; i < db->n; i++) {
         if (db->v[i].nlen == nlen && memcmp(db->v[i].name, f[1], nlen) == 0) {
@@ -400,7 +375,7 @@ static void parse_line(void *ctx, char *s)
         size_t ncap = db->cap ? db->cap * 2 : 16;
         uentry *nv = realloc(db->v, ncap * sizeof *nv);
         if (!nv) {
-            P->oom = true;
+            oom = true;
             goto out;
         }
         db->v = nv;
@@ -408,7 +383,7 @@ static void parse_line(void *ctx, char *s)
     }
     e.phc = strdup(f[2]);
     if (!e.phc) {
-        P->oom = true;
+        oom = true;
         goto out;
     }
     /* Trim the arrays from their bound to what the line used (both hold at least one item). */
@@ -422,48 +397,43 @@ static void parse_line(void *ctx, char *s)
     db->v[db->n++] = e;
     return;
 out:
-    if (P->oom)
+    if (oom)
         pwcheck_err(R, "out of memory");
-    P->oom = false;
     entry_free(&e);
 }
+
+static void *db_make(const void *opts)
+{
+    users_db *db = calloc(1, sizeof *db);
+    if (!db || pwcheck_cache_init(&db->cache, false) < 0) {
+        free(db);
+        return NULL;
+    }
+    atomic_init(&db->refs, 1);
+    return db;
+}
+
+static void db_drop(void *db)
+{
+    db_free(db);
+}
+
+static const pwcheck_format users_format = {MAX_FILE, db_make, db_drop, parse_line};
 
 int users_db_parse(const char *name, const char *text, size_t len, users_db **out,
                    creds_errors *errs)
 {
-    *out = NULL;
-    parser P = {.R = {.name = name, .errs = errs}};
-    users_db *db = calloc(1, sizeof *db);
-    if (!db || pwcheck_cache_init(&db->cache, false) < 0) {
-        free(db);
-        pwcheck_err(&P.R, "out of memory");
-        return -ENOMEM;
-    }
-    atomic_init(&db->refs, 1);
-    P.db = db;
-    if (pwcheck_lines(&P.R, text, len, parse_line, &P) < 0) {
-        db_free(db);
-        return -ENOMEM;
-    }
-    if (P.R.nerr) {
-        db_free(db);
-        return -EINVAL;
-    }
+    void *db;
+    int rc = pwcheck_parse(&users_format, NULL, name, text, len, &db, errs);
     *out = db;
-    return 0;
+    return rc;
 }
 
 int users_db_load(const char *path, users_db **out, creds_errors *errs)
 {
-    pwcheck_report R = {.name = path, .errs = errs};
-    *out = NULL;
-    char *text;
-    size_t len;
-    int rc = pwcheck_read_file(&R, path, MAX_FILE, &text, &len);
-    if (rc < 0)
-        return rc;
-    rc = users_db_parse(path, text, len, out, errs);
-    free(text);
+    void *db;
+    int rc = pwcheck_load(&users_format, NULL, path, &db, errs);
+    *out = db;
     return rc;
 }
 
@@ -598,34 +568,6 @@ bool users_allows(const users_db *db, const char *user, size_t ulen, const users
     return false;
 }
 
-/* --- reload slot --- */
+/* --- references and the reload slot --- */
 
-void users_slot_init(users_slot *s, users_db *db)
-{
-    pthread_mutex_init(&s->mu, NULL);
-    s->db = db;
-}
-
-users_db *users_slot_get(users_slot *s)
-{
-    pthread_mutex_lock(&s->mu);
-    users_db *db = users_db_ref(s->db);
-    pthread_mutex_unlock(&s->mu);
-    return db;
-}
-
-void users_slot_set(users_slot *s, users_db *db)
-{
-    pthread_mutex_lock(&s->mu);
-    users_db *old = s->db;
-    s->db = db;
-    pthread_mutex_unlock(&s->mu);
-    users_db_unref(old); /* outside the lock: a check holding the old db finishes on it */
-}
-
-void users_slot_destroy(users_slot *s)
-{
-    users_db_unref(s->db);
-    s->db = NULL;
-    pthread_mutex_destroy(&s->mu);
-}
+PWCHECK_DB_REFS(users, db_free)

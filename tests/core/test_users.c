@@ -223,7 +223,7 @@ Test(users, every_bad_line_reported)
         "user q\n"                                                                       /* 20 */
         "user r " PHC " devices= ports=all\n"                                            /* 21 */
         "user s " PHC " devices=all ports=65536\n"                                       /* 22 */
-        "user t " PHC " devices=all ports=all a b c d # e f g\n";                                    /* 23 */
+        "user t " PHC " devices=all ports=all a b c d # e f g\n";                        /* 23 */
     creds_errors e = parse_bad(text);
     const char *want[] = {
         "users:2: unknown keyword 'users' (expected 'user')",
