@@ -22,7 +22,8 @@ enum key_type {
     K_SIZE,
     K_LISTEN,
     K_LOGLEVEL,
-    K_PROFILE
+    K_PROFILE,
+    K_SUFFIXES
 };
 
 struct key {
@@ -58,6 +59,20 @@ static const struct key keys[] = {
     {"devices", "credentials", K_PATH, F(credentials), CAP(credentials), 0, 0},
     {"devices", "auto_enroll", K_BOOL, F(auto_enroll), 0, 0, 0},
     {"devices", "group_auth", K_BOOL, F(group_auth), 0, 0, 0},
+    {"console", "socks_listen", K_LISTEN, F(socks_listen), F(n_socks_listen), 0, 0},
+    {"console", "http_listen", K_LISTEN, F(http_listen), F(n_http_listen), 0, 0},
+    {"console", "users", K_PATH, F(users), CAP(users), 0, 0},
+    {"console", "allow_anonymous_loopback", K_BOOL, F(allow_anonymous_loopback), 0, 0, 0},
+    {"console", "allow_socks4", K_BOOL, F(allow_socks4), 0, 0, 0},
+    {"console", "name_suffix", K_SUFFIXES, F(name_suffix), F(n_name_suffix), 0, 0},
+    {"console", "max_consoles", K_UINT, F(max_consoles), 0, 1, 10000000},
+    {"console", "max_consoles_per_device", K_UINT, F(max_consoles_per_device), 0, 1, 1024},
+    {"console", "request_timeout", K_DURATION, F(request_timeout_ms), 0, 100, 600000},
+    {"console", "open_timeout", K_DURATION, F(open_timeout_ms), 0, 100, 600000},
+    {"console", "idle_timeout", K_DURATION, F(idle_timeout_ms), 0, 1000, 86400000},
+    {"console", "channel_window", K_SIZE, F(channel_window), 0, 4096, 16u << 20},
+    {"console", "max_head", K_SIZE, F(max_head), 0, 1024, 65536},
+    {"console", "device_open_allow", K_LISTEN, F(device_open_allow), F(n_device_open_allow), 0, 0},
     {"ring", "recv_buffer_size", K_SIZE, F(recv_buffer_size), 0, 1024, 1u << 20},
     {"ring", "recv_buffer_count", K_UINT, F(recv_buffer_count), 0, 8, 32768},
     {"ring", "max_conns_per_worker", K_UINT, F(max_conns_per_worker), 0, 16, 1000000},
@@ -83,6 +98,13 @@ void config_defaults(struct config *cfg)
     cfg->max_tunnels = 100000;
     cfg->max_handshakes = 1024;
     cfg->max_buffered = 256 * 1024;
+    cfg->max_consoles = 10000;
+    cfg->max_consoles_per_device = 16;
+    cfg->request_timeout_ms = 10000;
+    cfg->open_timeout_ms = 10000;
+    cfg->idle_timeout_ms = 900000;
+    cfg->channel_window = 128 * 1024;
+    cfg->max_head = 8192;
     cfg->recv_buffer_size = 16 * 1024;
     cfg->recv_buffer_count = 512;
     cfg->max_conns_per_worker = 16384;
@@ -246,7 +268,6 @@ struct parse_state {
     struct config_errors *errs;
     unsigned
         seen[sizeof(keys) / sizeof(keys[0])]; /* line where each key was set, for cross-checks */
-    bool listen_reset[2]; /* first listen= in the file replaces the default list */
 };
 
 /* Debian's inih reads lines into a fixed buffer (INI_MAX_LINE, 200) and would parse the rest of a
@@ -269,6 +290,36 @@ static char *counting_reader(char *buf, int size, void *stream)
         buf[1] = 0;
     }
     return r;
+}
+
+/* "mps.example.com, .lab.example.com": each without its leading dot, lower-cased. */
+static const char *parse_suffixes(const char *value, char (*list)[128], unsigned *count)
+{
+    char buf[512];
+    *count = 0;
+    if (strlen(value) >= sizeof(buf))
+        return "value too long";
+    memcpy(buf, value, strlen(value) + 1);
+    for (char *save = NULL, *tok = strtok_r(buf, ", \t", &save); tok;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        while (*tok == '.')
+            tok++;
+        size_t n = strlen(tok);
+        if (n == 0 || n >= 128)
+            return "a suffix must be 1..127 characters";
+        if (*count >= CONFIG_MAX_SUFFIX)
+            return "too many suffixes (at most 4)";
+        for (size_t i = 0; i < n; i++) {
+            char c = tok[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '.'))
+                return "a suffix is a DNS name (letters, digits, '-' and '.')";
+            list[*count][i] = (char)(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
+        }
+        list[*count][n] = 0;
+        (*count)++;
+    }
+    return NULL;
 }
 
 static const char *set_value(struct parse_state *ps, const struct key *k, const char *value)
@@ -330,11 +381,8 @@ static const char *set_value(struct parse_state *ps, const struct key *k, const 
     case K_LISTEN: {
         struct config_listen *list = (struct config_listen *)field;
         unsigned *count = (unsigned *)((char *)ps->cfg + k->aux);
-        bool *reset = &ps->listen_reset[k->off == offsetof(struct config, listen) ? 0 : 1];
-        if (!*reset) {
+        if (!ps->seen[k - keys]) /* the first line of a key replaces the default list */
             *count = 0;
-            *reset = true;
-        }
         if (!strcmp(value, "off") || !*value)
             return NULL;
         char buf[256];
@@ -357,6 +405,8 @@ static const char *set_value(struct parse_state *ps, const struct key *k, const 
         *(int *)field = lv;
         return NULL;
     }
+    case K_SUFFIXES:
+        return parse_suffixes(value, (char(*)[128])field, (unsigned *)((char *)ps->cfg + k->aux));
     case K_PROFILE:
         if (!strcmp(value, "modern"))
             *(int *)field = CONFIG_TLS_MODERN;
@@ -458,6 +508,13 @@ static void cross_check(struct parse_state *ps)
     }
     check_readable(ps, "client_ca", c->client_ca, false);
     check_readable(ps, "credentials", c->credentials, !c->auto_enroll);
+    if (c->n_socks_listen + c->n_http_listen > 0) {
+        if (!c->users[0] && !c->allow_anonymous_loopback)
+            add_error(ps->errs, seen_line(ps, c->n_socks_listen ? "socks_listen" : "http_listen"),
+                      "console listeners need a users file ('users' in [console]): consoles are "
+                      "denied by default");
+        check_readable(ps, "users", c->users, false);
+    }
     if (c->recv_buffer_count & (c->recv_buffer_count - 1))
         add_error(ps->errs, seen_line(ps, "recv_buffer_count"),
                   "recv_buffer_count (%u) must be a power of two (io_uring buffer rings)",

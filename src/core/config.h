@@ -9,6 +9,7 @@
 
 #define CONFIG_MAX_LISTEN 8
 #define CONFIG_PATH_MAX   512
+#define CONFIG_MAX_SUFFIX 4
 
 struct config_listen {
     char host[64]; /* numeric IPv4 or IPv6 address */
@@ -48,6 +49,27 @@ struct config {
     char credentials[CONFIG_PATH_MAX];
     bool auto_enroll;
     bool group_auth;
+
+    /* [console] the proxy side: consoles reach devices through SOCKS and HTTP proxy listeners */
+    struct config_listen socks_listen[CONFIG_MAX_LISTEN]; /* SOCKS5, SOCKS4a (and SOCKS4) */
+    unsigned n_socks_listen;
+    struct config_listen http_listen[CONFIG_MAX_LISTEN]; /* HTTP CONNECT and absolute-URI */
+    unsigned n_http_listen;
+    char users[CONFIG_PATH_MAX];   /* console users and ACLs (docs/console-users.md) */
+    bool allow_anonymous_loopback; /* consoles on loopback may skip authentication (development) */
+    bool allow_socks4;             /* plain SOCKS4 (IPv4 target, no 4a host name) */
+    char name_suffix[CONFIG_MAX_SUFFIX][128]; /* "mps.example.com": <device>.mps.example.com */
+    unsigned n_name_suffix;
+    uint32_t max_consoles;            /* console sessions, whole process */
+    uint32_t max_consoles_per_device; /* channels one tunnel carries for consoles at once */
+    uint32_t request_timeout_ms;      /* a console must have asked for a device by then */
+    uint32_t open_timeout_ms;         /* the device must confirm the channel by then */
+    uint32_t idle_timeout_ms;         /* a session with no byte either way is closed */
+    uint32_t channel_window;          /* APF window granted to the device per channel */
+    uint32_t max_head;                /* HTTP request head bytes */
+    /* device-initiated channels may reach only these numeric address:port destinations */
+    struct config_listen device_open_allow[CONFIG_MAX_LISTEN];
+    unsigned n_device_open_allow;
 
     /* [ring] */
     uint32_t recv_buffer_size;

@@ -39,8 +39,13 @@ const char *log_level_name(enum log_level level)
 
 void log_sanitize(const char *in, char *out, size_t cap)
 {
+    log_sanitize_n(in, strlen(in), out, cap);
+}
+
+void log_sanitize_n(const char *in, size_t n, char *out, size_t cap)
+{
     size_t i = 0;
-    for (; in[i] && i + 1 < cap; i++)
+    for (; i < n && i + 1 < cap; i++)
         out[i] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
     if (cap)
         out[i] = 0;

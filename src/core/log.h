@@ -16,6 +16,8 @@ const char *log_level_name(enum log_level level);
 /* Copies in to out with every byte outside printable ASCII replaced by '?': for peer-chosen text
  * (host names, user names) so that it cannot forge lines or send terminal escapes. */
 void log_sanitize(const char *in, char *out, size_t cap);
+/* The same for n bytes that need not be NUL-terminated (and may hold NULs). */
+void log_sanitize_n(const char *in, size_t n, char *out, size_t cap);
 
 /* Makes stderr non-blocking, so that a stalled log reader (a full pipe) costs lost lines, never a
  * blocked worker; restores it at exit. Lines lost that way are counted. */

@@ -11,6 +11,7 @@
 #include "ring.h"
 #include "stats.h"
 #include "tls.h"
+#include "users.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,8 +24,9 @@ struct wctx {
     struct mpsd *m;
     ring_worker *w;
     unsigned index;
-    uint64_t serial;     /* tunnel generations handed out by this worker */
-    struct tunnel *head; /* every device tunnel this worker holds */
+    uint64_t serial;       /* tunnel generations handed out by this worker */
+    struct tunnel *head;   /* every device tunnel this worker holds */
+    struct console *chead; /* every console session (and device-initiated connection) here */
     uint64_t plog_sec, plog_count, plog_suppressed; /* peer_log_ok's budget (tunnel.c) */
     struct stats stats;
 };
@@ -35,6 +37,7 @@ struct mpsd {
     struct tls_ctx_slot *tls; /* NULL when no TLS listener is configured */
     bool tls_inited;
     creds_slot creds;
+    users_slot users; /* console users and ACLs (reloadable) */
     dir *directory;
     struct jobpool *auth_pool;
     ring_t *ring;
@@ -43,8 +46,13 @@ struct mpsd {
     /* Caps over the whole process: tunnels held and TLS handshakes in flight. */
     _Atomic int64_t tunnels;
     _Atomic int64_t handshakes;
+    _Atomic int64_t consoles; /* console sessions held, for max_consoles */
     _Atomic bool draining;
     _Atomic bool auto_enroll; /* reloadable: read by workers at each unknown-GUID login */
 };
+
+/* Lines about refused or failing peers are what an attacker controls: each worker writes at most
+ * 100 of them a second and then says how many it held back (tunnel.c). The counters stay exact. */
+bool wctx_peer_log_ok(struct wctx *wc);
 
 #endif

@@ -9,6 +9,7 @@
 #include "server.h"
 #include "log.h"
 #include "mpsd.h"
+#include "console.h"
 #include "tunnel.h"
 
 #include <arpa/inet.h>
@@ -49,6 +50,23 @@ static int load_creds(const struct config *cfg, creds_db **out, FILE *errout)
     return rc;
 }
 
+static int load_users(const struct config *cfg, users_db **out, FILE *errout)
+{
+    *out = NULL;
+    if (!cfg->users[0])
+        return 0; /* no console users: every console is denied (or anonymous on loopback) */
+    creds_errors errs = {0};
+    int rc = users_db_load(cfg->users, out, &errs);
+    for (size_t i = 0; i < errs.n; i++) {
+        if (errout)
+            fprintf(errout, "%s\n", errs.msg[i]);
+        else
+            log_error("%s", errs.msg[i]);
+    }
+    creds_errors_free(&errs);
+    return rc;
+}
+
 int server_check(const struct config *cfg)
 {
     int bad = 0;
@@ -72,6 +90,10 @@ int server_check(const struct config *cfg)
     if (load_creds(cfg, &db, stderr) != 0)
         bad = 1;
     creds_db_unref(db);
+    users_db *udb;
+    if (load_users(cfg, &udb, stderr) != 0)
+        bad = 1;
+    users_db_unref(udb);
     return bad ? -1 : 0;
 }
 
@@ -98,15 +120,37 @@ static int to_sockaddr(const struct config_listen *l, struct sockaddr_storage *s
     return 0;
 }
 
+/* Every listener kind: where its addresses are in the config and whose callbacks serve it. */
+static const struct listener_kind {
+    const char *what;
+    size_t list, count; /* offsets in struct config */
+    const ring_conn_cbs *cbs;
+} listener_kinds[] = {
+    {"AMT devices (TLS)", offsetof(struct config, listen), offsetof(struct config, n_listen),
+     &tunnel_tls_cbs},
+    {"AMT devices (plain APF, TLS offloaded)", offsetof(struct config, plain_listen),
+     offsetof(struct config, n_plain_listen), &tunnel_plain_cbs},
+    {"consoles (SOCKS5/SOCKS4a)", offsetof(struct config, socks_listen),
+     offsetof(struct config, n_socks_listen), &console_socks_cbs},
+    {"consoles (HTTP proxy: CONNECT and absolute URIs)", offsetof(struct config, http_listen),
+     offsetof(struct config, n_http_listen), &console_http_cbs},
+};
+
+static const struct config_listen *kind_list(const struct config *cfg,
+                                             const struct listener_kind *k, unsigned *n)
+{
+    *n = *(const unsigned *)((const char *)cfg + k->count);
+    return (const struct config_listen *)((const char *)cfg + k->list);
+}
+
 /* Runs on each worker (ring_call): one SO_REUSEPORT listener per configured address. */
 static int add_listeners(ring_worker *w, void *arg)
 {
     struct mpsd *m = arg;
     struct wctx *wc = &m->workers[ring_worker_index(w)];
-    const struct config *cfg = &m->cfg;
-    for (int plain = 0; plain < 2; plain++) {
-        const struct config_listen *ls = plain ? cfg->plain_listen : cfg->listen;
-        unsigned n = plain ? cfg->n_plain_listen : cfg->n_listen;
+    for (size_t k = 0; k < sizeof(listener_kinds) / sizeof(listener_kinds[0]); k++) {
+        unsigned n;
+        const struct config_listen *ls = kind_list(&m->cfg, &listener_kinds[k], &n);
         for (unsigned i = 0; i < n; i++) {
             struct sockaddr_storage ss;
             socklen_t len;
@@ -114,10 +158,10 @@ static int add_listeners(ring_worker *w, void *arg)
             config_listen_format(&ls[i], name, sizeof(name));
             int rc = to_sockaddr(&ls[i], &ss, &len);
             if (rc == 0)
-                rc = ring_listen(w, (struct sockaddr *)&ss, len, 4096,
-                                 plain ? &tunnel_plain_cbs : &tunnel_tls_cbs, wc, NULL);
+                rc = ring_listen(w, (struct sockaddr *)&ss, len, 4096, listener_kinds[k].cbs, wc,
+                                 NULL);
             if (rc != 0) {
-                log_error("cannot listen on %s%s: %s", name, plain ? " (plain)" : "",
+                log_error("cannot listen on %s for %s: %s", name, listener_kinds[k].what,
                           strerror(-rc));
                 return rc;
             }
@@ -138,6 +182,7 @@ static void worker_start(ring_worker *w, void *arg)
 static void worker_stop(ring_worker *w, void *arg)
 {
     struct mpsd *m = arg;
+    console_drain_worker(&m->workers[ring_worker_index(w)]);
     tunnel_drain_worker(&m->workers[ring_worker_index(w)]);
 }
 
@@ -175,7 +220,7 @@ static void log_stats(struct mpsd *m, const char *when)
     struct stats_snapshot s = {0};
     for (unsigned i = 0; i < m->nworkers; i++)
         stats_accumulate(&m->workers[i].stats, &s);
-    char buf[2048], census[1024] = "";
+    char buf[4096], census[1024] = "";
     stats_format(&s, buf, sizeof(buf));
     if (m->tls)
         format_census(m, census, sizeof(census));
@@ -212,6 +257,17 @@ static void warn_restart_only(const struct config *old, const struct config *fre
         K(recv_buffer_size),
         K(recv_buffer_count),
         K(max_conns_per_worker),
+        K(socks_listen),
+        K(n_socks_listen),
+        K(http_listen),
+        K(n_http_listen),
+        K(max_consoles),
+        K(max_consoles_per_device),
+        K(request_timeout_ms),
+        K(open_timeout_ms),
+        K(idle_timeout_ms),
+        K(channel_window),
+        K(max_head),
 #undef K
     };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -255,6 +311,17 @@ static void reload(struct mpsd *m)
         creds_slot_set(&m->creds, db);
         log_info("reload: credentials: %zu devices, %zu groups", nd, ng);
     }
+    users_db *udb;
+    if (load_users(&fresh, &udb, NULL) != 0) {
+        log_error("reload: users file %s has errors; keeping the running console users",
+                  fresh.users);
+    } else {
+        size_t nu = udb ? users_db_count(udb) : 0;
+        users_slot_set(&m->users, udb);
+        log_info("reload: console users: %zu (sessions already open stay; new channels are "
+                 "checked against the new rules)",
+                 nu);
+    }
     if (fresh.auto_enroll != atomic_load(&m->auto_enroll)) {
         atomic_store(&m->auto_enroll, fresh.auto_enroll);
         log_warn("reload: auto_enroll is now %s", fresh.auto_enroll ? "on" : "off");
@@ -264,6 +331,7 @@ static void reload(struct mpsd *m)
     snprintf(m->cfg.key, sizeof(m->cfg.key), "%s", fresh.key);
     snprintf(m->cfg.client_ca, sizeof(m->cfg.client_ca), "%s", fresh.client_ca);
     snprintf(m->cfg.credentials, sizeof(m->cfg.credentials), "%s", fresh.credentials);
+    snprintf(m->cfg.users, sizeof(m->cfg.users), "%s", fresh.users);
     m->cfg.tls_profile = fresh.tls_profile;
     m->cfg.group_auth = fresh.group_auth;
     m->cfg.auto_enroll = fresh.auto_enroll;
@@ -319,6 +387,7 @@ static void teardown(struct mpsd *m)
         ring_destroy(m->ring);
     dir_free(m->directory);
     creds_slot_destroy(&m->creds);
+    users_slot_destroy(&m->users);
     if (m->tls)
         tls_ctx_slot_free(m->tls);
     if (m->tls_inited)
@@ -340,7 +409,8 @@ int server_run(const struct config *cfg, const char *config_path)
     m->cfg = *cfg;
     m->config_path = config_path;
     atomic_store(&m->auto_enroll, cfg->auto_enroll);
-    creds_slot_init(&m->creds, NULL); /* so teardown finds it whatever fails below */
+    creds_slot_init(&m->creds, NULL); /* so teardown finds them whatever fails below */
+    users_slot_init(&m->users, NULL);
     log_nonblocking();
     int rc = -1;
     if (tls_global_init() != 0) {
@@ -361,6 +431,10 @@ int server_run(const struct config *cfg, const char *config_path)
     if (load_creds(cfg, &db, NULL) != 0)
         goto out;
     creds_slot_set(&m->creds, db);
+    users_db *udb;
+    if (load_users(cfg, &udb, NULL) != 0)
+        goto out;
+    users_slot_set(&m->users, udb);
     m->directory = dir_local_new(64);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     m->auth_pool = jobpool_new(ncpu > 0 ? (unsigned)ncpu : 1, 65536);
@@ -403,18 +477,19 @@ int server_run(const struct config *cfg, const char *config_path)
             goto out;
         }
     }
-    for (int plain = 0; plain < 2; plain++) {
-        unsigned n = plain ? cfg->n_plain_listen : cfg->n_listen;
+    for (size_t k = 0; k < sizeof(listener_kinds) / sizeof(listener_kinds[0]); k++) {
+        unsigned n;
+        const struct config_listen *ls = kind_list(cfg, &listener_kinds[k], &n);
         for (unsigned i = 0; i < n; i++) {
             char name[80];
-            config_listen_format(plain ? &cfg->plain_listen[i] : &cfg->listen[i], name,
-                                 sizeof(name));
-            log_info("listening for AMT devices on %s (%s)", name,
-                     plain ? "plain APF, TLS offloaded"
-                           : (cfg->tls_profile == CONFIG_TLS_LEGACY ? "TLS, legacy profile"
-                                                                    : "TLS, modern profile"));
+            config_listen_format(&ls[i], name, sizeof(name));
+            log_info("listening on %s for %s%s", name, listener_kinds[k].what,
+                     k == 0 && cfg->tls_profile == CONFIG_TLS_LEGACY ? ", legacy TLS profile" : "");
         }
     }
+    if (cfg->allow_anonymous_loopback && cfg->n_socks_listen + cfg->n_http_listen)
+        log_warn("allow_anonymous_loopback is on: consoles connecting from loopback may use "
+                 "every device without credentials (for development only)");
     if (cfg->auto_enroll)
         log_warn("auto_enroll is on: devices whose GUID has no credentials entry are accepted "
                  "with any username and password (for labs and first roll-outs only)");

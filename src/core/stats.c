@@ -13,6 +13,7 @@ void stats_accumulate(const struct stats *s, struct stats_snapshot *acc)
     acc->tunnels += atomic_load_explicit(&s->tunnels, memory_order_relaxed);
     acc->ready += atomic_load_explicit(&s->ready, memory_order_relaxed);
     acc->handshakes += atomic_load_explicit(&s->handshakes, memory_order_relaxed);
+    acc->consoles += atomic_load_explicit(&s->consoles, memory_order_relaxed);
 }
 
 void stats_format(const struct stats_snapshot *s, char *buf, size_t cap)
@@ -24,8 +25,8 @@ void stats_format(const struct stats_snapshot *s, char *buf, size_t cap)
         if (w > 0)                                                                                 \
             n += (size_t)w;                                                                        \
     } while (0)
-    APPEND("tunnels=%lld ready=%lld handshakes=%lld", (long long)s->tunnels, (long long)s->ready,
-           (long long)s->handshakes);
+    APPEND("tunnels=%lld ready=%lld handshakes=%lld consoles=%lld", (long long)s->tunnels,
+           (long long)s->ready, (long long)s->handshakes, (long long)s->consoles);
 #define STATS_FMT(name, help)                                                                      \
     if (s->name)                                                                                   \
         APPEND(" " #name "=%llu", (unsigned long long)s->name);

@@ -31,7 +31,35 @@
     X(superseded, "tunnels closed because the same GUID logged in again")                          \
     X(send_overflow, "tunnels dropped: more than max_buffered bytes queued toward the device")     \
     X(tunnels_ready, "tunnels that reached ready (forwards registered, keep-alive set)")           \
-    X(closed, "device connections closed")
+    X(closed, "device connections closed")                                                         \
+    X(console_accepted, "console connections accepted")                                            \
+    X(console_refused_cap, "console connections refused: max_consoles reached")                    \
+    X(console_socks5, "console requests over SOCKS5")                                              \
+    X(console_socks4, "console requests over SOCKS4/4a")                                           \
+    X(console_http_connect, "console requests over HTTP CONNECT")                                  \
+    X(console_http_forward, "console requests as absolute-URI HTTP proxy requests")                \
+    X(console_bad_request, "console requests refused: malformed proxy request")                    \
+    X(console_request_timeout, "console connections dropped: no request within request_timeout")   \
+    X(console_auth_ok, "console logins accepted")                                                  \
+    X(console_auth_failed, "console logins refused: unknown user or wrong password")               \
+    X(console_auth_missing, "console requests refused: no credentials")                            \
+    X(console_auth_busy, "console logins refused: credential checks queue full")                   \
+    X(console_denied, "console channels refused by the user's ACL")                                \
+    X(console_unknown_device, "console channels refused: unknown or offline device")               \
+    X(console_ambiguous, "console channels refused: host name claimed by several devices")         \
+    X(console_port_unregistered, "console channels refused: port not registered by the device")    \
+    X(console_open_refused, "console channels the device refused (CHANNEL_OPEN_FAILURE)")          \
+    X(console_open_timeout, "console channels not confirmed within open_timeout")                  \
+    X(console_cap, "console channels refused: max_consoles_per_device or channel table full")      \
+    X(console_channels, "console channels opened")                                                 \
+    X(console_idle_timeout, "console sessions closed: idle for longer than idle_timeout")          \
+    X(console_closed, "console sessions closed")                                                   \
+    X(console_bytes_up, "bytes relayed from consoles to devices")                                  \
+    X(console_bytes_down, "bytes relayed from devices to consoles")                                \
+    X(device_open_allowed,                                                                         \
+      "device-initiated channels accepted (destination in device_open_allow)")                     \
+    X(device_open_refused, "device-initiated channels refused: destination not allowed")           \
+    X(device_open_failed, "device-initiated channels whose destination could not be reached")
 
 struct stats {
 #define STATS_DECL(name, help) _Atomic uint64_t name;
@@ -41,6 +69,7 @@ struct stats {
     _Atomic int64_t tunnels;    /* gauge: device connections held */
     _Atomic int64_t ready;      /* gauge: tunnels registered in the directory */
     _Atomic int64_t handshakes; /* gauge: TLS handshakes in flight on this worker */
+    _Atomic int64_t consoles;   /* gauge: console sessions on this worker */
 } __attribute__((aligned(64)));
 
 /* A plain copy for reading and summing. */
@@ -49,7 +78,7 @@ struct stats_snapshot {
     STATS_FIELDS(STATS_DECL)
 #undef STATS_DECL
     uint64_t apf_error_by_code[APF_ERR_COUNT];
-    int64_t tunnels, ready, handshakes;
+    int64_t tunnels, ready, handshakes, consoles;
 };
 
 #define STAT_INC(st, field)    atomic_fetch_add_explicit(&(st)->field, 1, memory_order_relaxed)

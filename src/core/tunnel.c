@@ -9,9 +9,11 @@
  * ring callback that started the chain performs ring_conn_close once it unwinds, and the tunnel is
  * freed in on_close, which the ring calls exactly once. */
 #include "tunnel.h"
+#include "auth.h"
+#include "console.h"
 #include "log.h"
+#include "netaddr.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +46,13 @@ struct tunnel {
     guid guid;
     char guid_str[GUID_STRLEN + 1];
     char peer_cn[GUID_STRLEN + 1]; /* client certificate CN, when it fits a GUID */
-    char peer[INET6_ADDRSTRLEN + 8];
+    char peer[NETADDR_STRLEN];
     struct sockaddr_storage peer_sa;
+    char group[CREDS_GROUP_MAX + 1]; /* the credential group that authenticated it, or "" */
+    /* channel ends (console sessions, device-initiated connections) on this tunnel */
+    struct chan_end *ends;
+    unsigned nends, nconsoles;
+    bool ends_blocked; /* some end waits for the send queue to fall below max_buffered */
 };
 
 static struct mpsd *M(const struct tunnel *t)
@@ -58,12 +65,9 @@ static const char *who(const struct tunnel *t)
     return t->has_guid ? t->guid_str : "-";
 }
 
-/* Lines about refused or failing peers are what an attacker controls: each worker writes at most
- * PEER_LOG_PER_SEC of them a second and then says how many it held back. The counters stay exact.
- */
 #define PEER_LOG_PER_SEC 100
 
-static bool peer_log_ok(struct wctx *wc)
+bool wctx_peer_log_ok(struct wctx *wc)
 {
     uint64_t sec = ring_now_ms(wc->w) / 1000;
     if (sec != wc->plog_sec) {
@@ -85,7 +89,7 @@ static bool peer_log_ok(struct wctx *wc)
 
 #define peer_warn(t, ...)                                                                          \
     do {                                                                                           \
-        if (peer_log_ok((t)->wc))                                                                  \
+        if (wctx_peer_log_ok((t)->wc))                                                             \
             log_warn(__VA_ARGS__);                                                                 \
     } while (0)
 
@@ -181,12 +185,13 @@ static int apf_send(apf_session *s, const uint8_t *msg, size_t len, void *user)
         if (n == (ssize_t)len)
             return 0;
     }
-    /* The device is not reading and max_buffered is queued: it cannot be served, and holding more
-     * would let one device grow our memory without bound. */
+    /* The device is not reading and twice max_buffered is queued (console data stops at
+     * max_buffered): it cannot be served, and holding more would let one device grow our memory
+     * without bound. */
     STAT_INC(&t->wc->stats, send_overflow);
     peer_warn(t,
               "device %s peer %s: more than %u bytes queued toward the device: dropping the tunnel",
-              who(t), t->peer, M(t)->cfg.max_buffered);
+              who(t), t->peer, 2 * M(t)->cfg.max_buffered);
     want_close(t, RING_CLOSE_ABORT, "send queue overflow");
     return -1;
 }
@@ -200,56 +205,6 @@ static void apf_on_version(apf_session *s, const apf_version_info *v, void *user
     t->has_guid = true;
     log_debug("device %s peer %s: APF %u.%u trigger %u", t->guid_str, t->peer, v->major, v->minor,
               v->trigger);
-}
-
-struct auth_job {
-    struct job job;
-    ring_msg msg;
-    struct mpsd *m;
-    ring_worker *w;
-    uint64_t conn_id;
-    guid device;
-    char user[CREDS_USER_MAX + 1];
-    size_t ulen;
-    char pw[128];
-    size_t pwlen;
-    uint64_t deadline_ms; /* the tunnel's login deadline: later, nobody waits for the answer */
-    creds_status status;
-    creds_match match;
-    bool cached;
-};
-
-static void auth_finish(ring_worker *w, ring_msg *msg);
-
-/* Dropped unanswered (shutdown, or past its deadline): wipe and free. */
-static void auth_cancel(struct job *job)
-{
-    struct auth_job *a = (struct auth_job *)job;
-    explicit_bzero(a->pw, sizeof(a->pw));
-    free(a);
-}
-
-/* On a pool thread: argon2id (or the cache) decides; the answer goes back to the worker. */
-static void auth_run(struct job *job)
-{
-    struct auth_job *a = (struct auth_job *)job;
-    if (ring_clock_ms() >= a->deadline_ms) {
-        /* queued past the login deadline: the tunnel has timed out (or will at its next tick);
-         * argon2 for it would only delay the logins still waiting */
-        auth_cancel(job);
-        return;
-    }
-    creds_db *db = creds_slot_get(&a->m->creds);
-    creds_result res = {0};
-    a->status = db ? creds_check(db, &a->device, a->user, a->ulen, a->pw, a->pwlen, &res)
-                   : CREDS_UNKNOWN_DEVICE;
-    a->match = res.match;
-    a->cached = res.cached;
-    creds_db_unref(db);
-    explicit_bzero(a->pw, sizeof(a->pw));
-    a->msg.fn = auth_finish;
-    if (ring_post(a->w, &a->msg) != 0)
-        free(a); /* the worker is gone; so is the tunnel */
 }
 
 static bool register_device(struct tunnel *t);
@@ -302,19 +257,18 @@ static void auth_decide(struct tunnel *t, creds_status st, bool cached)
     apf_session_auth_result(t->apf, ok);
 }
 
-static void auth_finish(ring_worker *w, ring_msg *msg)
+static void auth_answered(struct wctx *wc, uint64_t conn_id, const struct auth_res *res)
 {
-    struct auth_job *a = (struct auth_job *)((char *)msg - offsetof(struct auth_job, msg));
-    ring_conn *c = ring_conn_find(w, a->conn_id);
+    ring_conn *c = ring_conn_find(wc->w, conn_id);
     struct tunnel *t = c ? ring_conn_user(c) : NULL;
     if (t && t->auth_pending && t->close_how < 0) {
         t->auth_pending = false;
-        auth_decide(t, a->status, a->cached);
+        snprintf(t->group, sizeof(t->group), "%s", res->group);
+        auth_decide(t, (creds_status)res->status, res->cached);
         if (t->close_how < 0)
             arm_timer(t); /* the answer let APF run what the device pipelined: settle timer */
         apply_close(t);
     }
-    free(a);
 }
 
 static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
@@ -339,52 +293,30 @@ static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
         }
         return;
     }
-    if (req->user_len > CREDS_USER_MAX) {
-        auth_decide(t, CREDS_BAD_USERNAME, false);
-        return;
-    }
-    if (req->password_len >= sizeof(((struct auth_job *)0)->pw)) {
-        auth_decide(t, CREDS_BAD_PASSWORD, false); /* no stored password is that long */
-        return;
-    }
-    /* Reconnects with an unchanged password, unknown GUIDs and wrong usernames are decided here
-     * without argon2; only a real password check goes to the pool. */
-    creds_db *db = creds_slot_get(&M(t)->creds);
-    creds_status pre = db ? creds_precheck(db, &t->guid, req->user, req->user_len, req->password,
-                                           req->password_len, NULL)
-                          : CREDS_UNKNOWN_DEVICE;
-    creds_db_unref(db);
-    if (pre != CREDS_NEED_ARGON2) {
-        auth_decide(t, pre, true);
-        return;
-    }
-    struct auth_job *a = calloc(1, sizeof(*a));
-    if (!a) {
-        auth_decide(t, CREDS_ERROR, false);
-        return;
-    }
-    a->job.run = auth_run;
-    a->job.cancel = auth_cancel;
-    a->deadline_ms = t->deadline_ms ? t->deadline_ms : UINT64_MAX;
-    a->m = M(t);
-    a->w = wc->w;
-    a->conn_id = t->conn_id;
-    a->device = req->version ? req->version->id : t->guid;
-    memcpy(a->user, req->user, req->user_len);
-    a->ulen = req->user_len;
-    memcpy(a->pw, req->password, req->password_len);
-    a->pwlen = req->password_len;
-    if (jobpool_submit(M(t)->auth_pool, &a->job) != 0) {
-        explicit_bzero(a->pw, sizeof(a->pw));
-        free(a);
+    struct auth_req rq = {.kind = AUTH_DEVICE,
+                          .device = req->version ? req->version->id : t->guid,
+                          .user = req->user,
+                          .ulen = req->user_len,
+                          .pw = req->password,
+                          .pwlen = req->password_len,
+                          .conn_id = t->conn_id,
+                          .deadline_ms = t->deadline_ms ? t->deadline_ms : 0};
+    struct auth_res res;
+    int rc = auth_check(wc, &rq, auth_answered, &res);
+    if (rc == 1) {
+        snprintf(t->group, sizeof(t->group), "%s", res.group);
+        auth_decide(t, (creds_status)res.status, res.cached);
+    } else if (rc == 0) {
+        t->auth_pending = true;
+    } else if (rc == -EAGAIN) {
         STAT_INC(&wc->stats, auth_busy);
         peer_warn(t, "device %s peer %s: login refused: too many credential checks queued", who(t),
                   t->peer);
         want_close(t, RING_CLOSE_GRACEFUL, "auth queue full");
         apf_session_disconnect(s, APF_DISC_TEMPORARILY_UNAVAILABLE);
-        return;
+    } else {
+        auth_decide(t, CREDS_ERROR, false);
     }
-    t->auth_pending = true;
 }
 
 /* --- the directory --- */
@@ -392,7 +324,7 @@ static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
 struct supersede_msg {
     ring_msg msg;
     uint64_t tunnel_id, generation;
-    char new_peer[INET6_ADDRSTRLEN + 8];
+    char new_peer[NETADDR_STRLEN];
 };
 
 static void supersede_run(ring_worker *w, ring_msg *msg)
@@ -458,8 +390,16 @@ static void apf_on_ready(apf_session *s, void *user)
     char host_log[DIR_HOSTNAME_MAX + 1];
     log_sanitize(host ? host : "", host_log, sizeof(host_log)); /* device-chosen bytes */
     if (t->registered && host && *host) {
+        /* a device that registers an IP literal is found by it in its one canonical form */
+        char canon[NETADDR_STRLEN];
+        netaddr ip;
+        const char *name = host;
+        if (netaddr_from_host(host, strlen(host), 0, &ip) == 0) {
+            netaddr_format_host(&ip, canon, sizeof(canon));
+            name = canon;
+        }
         int rc = dir_set_hostname(M(t)->directory, &t->guid, t->wc->index, t->conn_id, t->serial,
-                                  host, strlen(host));
+                                  name, strlen(name));
         if (rc < 0 && rc != -ESTALE)
             peer_warn(t, "device %s peer %s: hostname '%s' not registered: %s", who(t), t->peer,
                       host_log, strerror(-rc));
@@ -527,11 +467,236 @@ static void apf_debug(apf_session *s, int direction, const uint8_t *p, size_t n,
               hex, n > 64 ? " ..." : "");
 }
 
+/* --- channels: the tunnel's side of console sessions and device-initiated connections ---
+ * The APF engine names a channel's consumer by its user pointer, a struct chan_end. An end that
+ * goes away first detaches (its channel's pointer becomes NULL), so a late callback for its id
+ * finds nobody and is dropped. */
+
+static void end_link(struct tunnel *t, struct chan_end *e, uint32_t id)
+{
+    e->t = t;
+    e->id = id;
+    e->prev = NULL;
+    e->next = t->ends;
+    if (t->ends)
+        t->ends->prev = e;
+    t->ends = e;
+    t->nends++;
+    if (e->console)
+        t->nconsoles++;
+}
+
+static void end_unlink(struct tunnel *t, struct chan_end *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        t->ends = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    e->prev = e->next = NULL;
+    e->t = NULL;
+    e->id = 0;
+    e->blocked = false;
+    t->nends--;
+    if (e->console)
+        t->nconsoles--;
+}
+
+static void apf_on_channel_open(apf_session *s, uint32_t id, void *cu, void *user)
+{
+    struct chan_end *e = cu;
+    (void)s, (void)id, (void)user;
+    if (e)
+        e->ops->opened(e);
+}
+
+static void apf_on_channel_open_failed(apf_session *s, uint32_t id, uint32_t reason, void *cu,
+                                       void *user)
+{
+    struct chan_end *e = cu;
+    (void)s, (void)id;
+    if (e) {
+        end_unlink(user, e); /* the id never existed on the device */
+        e->ops->open_failed(e, reason);
+    }
+}
+
+static void apf_on_channel_data(apf_session *s, uint32_t id, const uint8_t *p, size_t n, void *cu,
+                                void *user)
+{
+    struct chan_end *e = cu;
+    (void)s, (void)id, (void)user;
+    if (e)
+        e->ops->data(e, p, n);
+}
+
+static void apf_on_channel_writable(apf_session *s, uint32_t id, void *cu, void *user)
+{
+    struct chan_end *e = cu;
+    (void)s, (void)id, (void)user;
+    if (e)
+        e->ops->writable(e);
+}
+
+static void apf_on_channel_closed(apf_session *s, uint32_t id, void *cu, void *user)
+{
+    struct chan_end *e = cu;
+    struct tunnel *t = user;
+    (void)id;
+    if (e) {
+        end_unlink(t, e);
+        e->ops->closed(e, apf_session_is_closed(s) ? "the device's tunnel ended"
+                                                   : "the device closed the channel");
+    }
+}
+
+static uint32_t apf_on_open_request(apf_session *s, const apf_open_request *req, void **cu,
+                                    void *user)
+{
+    struct tunnel *t = user;
+    struct chan_end *e = NULL;
+    (void)s;
+    uint32_t reason = console_device_open(t->wc, t, req, &e);
+    if (reason == 0 && e) {
+        end_link(t, e, req->channel);
+        *cu = e;
+    }
+    return reason;
+}
+
+struct tunnel *tunnel_lookup(struct wctx *wc, uint64_t conn_id, uint64_t generation)
+{
+    ring_conn *c = ring_conn_find(wc->w, conn_id);
+    struct tunnel *t = c ? ring_conn_user(c) : NULL;
+    if (!t || t->serial != generation || t->state != T_READY || t->close_how >= 0 || !t->apf ||
+        apf_session_is_closed(t->apf))
+        return NULL;
+    return t;
+}
+
+const guid *tunnel_guid(const struct tunnel *t)
+{
+    return &t->guid;
+}
+
+const char *tunnel_guid_str(const struct tunnel *t)
+{
+    return t->guid_str;
+}
+
+const char *tunnel_hostname(const struct tunnel *t)
+{
+    const char *h = t->apf ? apf_session_hostname(t->apf) : NULL;
+    return h ? h : "";
+}
+
+const char *tunnel_group(const struct tunnel *t)
+{
+    return t->group[0] ? t->group : NULL;
+}
+
+unsigned tunnel_nconsoles(const struct tunnel *t)
+{
+    return t->nconsoles;
+}
+
+bool tunnel_has_port(const struct tunnel *t, uint16_t port)
+{
+    return t->apf && apf_session_has_port(t->apf, port);
+}
+
+int tunnel_channel_open(struct tunnel *t, struct chan_end *e, uint16_t port)
+{
+    uint32_t id;
+    int rc = apf_channel_open(t->apf, port, NULL, 0, e, &id);
+    if (rc == APF_OK)
+        end_link(t, e, id);
+    apply_close(t);
+    return rc;
+}
+
+ssize_t tunnel_channel_send(struct tunnel *t, struct chan_end *e, const uint8_t *p, size_t n)
+{
+    if (t->close_how >= 0)
+        return -EPIPE;
+    if (ring_conn_queued(t->conn) >= M(t)->cfg.max_buffered) {
+        /* the device reads slower than its consoles write: hold them all back, keep-alives and
+         * the other channels' windows still go out */
+        e->blocked = true;
+        t->ends_blocked = true;
+        ring_conn_want_writable(t->conn);
+        return 0;
+    }
+    ssize_t k = apf_channel_send(t->apf, e->id, p, n);
+    apply_close(t);
+    return k;
+}
+
+int tunnel_channel_consumed(struct tunnel *t, struct chan_end *e, size_t n)
+{
+    int rc = apf_channel_consumed(t->apf, e->id, n);
+    apply_close(t);
+    return rc;
+}
+
+int tunnel_channel_close(struct tunnel *t, struct chan_end *e)
+{
+    int rc = apf_channel_close(t->apf, e->id);
+    apply_close(t);
+    return rc;
+}
+
+void tunnel_detach(struct tunnel *t, struct chan_end *e)
+{
+    if (t->apf && !apf_session_is_closed(t->apf)) {
+        apf_channel_set_user(t->apf, e->id, NULL);
+        apf_channel_close(t->apf, e->id); /* refused when our CLOSE went already: fine */
+    }
+    end_unlink(t, e);
+    apply_close(t);
+}
+
+static void on_writable(ring_conn *c)
+{
+    struct tunnel *t = ring_conn_user(c);
+    if (!t || !t->ends_blocked || t->close_how >= 0)
+        return;
+    t->ends_blocked = false;
+    for (struct chan_end *e = t->ends, *next; e; e = next) {
+        next = e->next;
+        if (e->blocked) {
+            e->blocked = false;
+            e->ops->writable(e);
+            if (t->ends_blocked)
+                break; /* full again: the rest wait for the next round */
+        }
+    }
+    if (t->ends_blocked)
+        ring_conn_want_writable(c);
+}
+
+/* The tunnel is going: its ends learn it now, since no APF callback will come any more. */
+static void ends_gone(struct tunnel *t)
+{
+    while (t->ends) {
+        struct chan_end *e = t->ends;
+        end_unlink(t, e);
+        e->ops->closed(e, "the device's tunnel closed");
+    }
+}
+
 static const apf_callbacks apf_cbs = {
     .send = apf_send,
     .on_version = apf_on_version,
     .on_auth = apf_on_auth,
     .on_ready = apf_on_ready,
+    .on_channel_open = apf_on_channel_open,
+    .on_channel_open_failed = apf_on_channel_open_failed,
+    .on_channel_data = apf_on_channel_data,
+    .on_channel_writable = apf_on_channel_writable,
+    .on_channel_closed = apf_on_channel_closed,
+    .on_open_request = apf_on_open_request,
     .on_disconnect = apf_on_disconnect,
     .on_error = apf_on_error,
 };
@@ -544,6 +709,9 @@ static int start_apf(struct tunnel *t)
     ac.keepalive_interval = cfg->keepalive_interval_ms / 1000;
     ac.keepalive_timeout = cfg->keepalive_timeout_ms / 1000;
     ac.idle_timeout_ms = cfg->keepalive_timeout_ms;
+    ac.rx_window = cfg->channel_window;
+    /* consoles plus a few device-initiated channels */
+    ac.max_channels = cfg->max_consoles_per_device + 4;
     t->apf = apf_session_new(&ac, &apf_cbs, t);
     if (!t->apf)
         return -1;
@@ -616,19 +784,13 @@ static void tls_handshake_done(void *user, struct tls_conn *c)
 
 /* --- ring callbacks --- */
 
-/* "1.2.3.4:5" or "[::1]:5". */
 static void format_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
 {
-    char host[INET6_ADDRSTRLEN];
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-        snprintf(out, cap, "[%s]:%u", host, ntohs(a->sin6_port));
-    } else {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-        snprintf(out, cap, "%s:%u", host, ntohs(a->sin_port));
-    }
+    netaddr a;
+    if (netaddr_from_sockaddr((const struct sockaddr *)ss, sizeof(*ss), &a) == 0)
+        netaddr_format(&a, out, cap);
+    else
+        snprintf(out, cap, "?");
 }
 
 static void format_peer(struct tunnel *t)
@@ -658,8 +820,8 @@ static bool admit(struct wctx *wc, ring_conn *c, bool tls)
     }
     if (!why)
         return true;
-    if (peer_log_ok(wc)) {
-        char peer[INET6_ADDRSTRLEN + 8] = "?";
+    if (wctx_peer_log_ok(wc)) {
+        char peer[NETADDR_STRLEN] = "?";
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         if (ring_conn_peer(c, (struct sockaddr *)&ss, &len) == 0)
@@ -693,7 +855,9 @@ static void open_common(ring_conn *c, bool tls)
     ring_timer_init(&t->timer, on_timer);
     format_peer(t);
     ring_conn_set_user(c, t);
-    ring_conn_set_send_cap(c, m->cfg.max_buffered, m->cfg.max_buffered / 4);
+    /* max_buffered is where console data stops (tunnel_channel_send); the hard cap above it only
+     * catches a device that reads nothing while control messages pile up */
+    ring_conn_set_send_cap(c, 2 * m->cfg.max_buffered, m->cfg.max_buffered / 2);
     t->next = wc->head;
     if (wc->head)
         wc->head->prev = t;
@@ -795,13 +959,14 @@ static void on_close(ring_conn *c, int err)
         atomic_fetch_sub_explicit(&wc->stats.ready, 1, memory_order_relaxed);
     ring_timer_cancel(wc->w, &t->timer);
     uint64_t ms = ring_now_ms(wc->w) - t->opened_ms;
-    if (t->state == T_READY || t->authed || (t->has_guid && peer_log_ok(wc)))
+    if (t->state == T_READY || t->authed || (t->has_guid && wctx_peer_log_ok(wc)))
         log_info("device %s peer %s: tunnel closed after %llu.%03llus: %s%s%s", who(t), t->peer,
                  (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
                  t->why ? t->why : "connection lost", err ? ": " : "", err ? strerror(-err) : "");
     else
         log_debug("peer %s: connection closed after %llums: %s", t->peer, (unsigned long long)ms,
                   t->why ? t->why : "connection lost");
+    ends_gone(t);
     apf_session_free(t->apf);
     tls_conn_free(t->tls);
     if (t->prev)
@@ -837,6 +1002,7 @@ const ring_conn_cbs tunnel_tls_cbs = {
     .on_open = on_open_tls,
     .on_data = on_data,
     .on_eof = on_eof,
+    .on_writable = on_writable,
     .on_close = on_close,
 };
 
@@ -844,5 +1010,6 @@ const ring_conn_cbs tunnel_plain_cbs = {
     .on_open = on_open_plain,
     .on_data = on_data,
     .on_eof = on_eof,
+    .on_writable = on_writable,
     .on_close = on_close,
 };

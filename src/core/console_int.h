@@ -1,0 +1,130 @@
+/* console_int.h - what console.c (accept, request, authentication, hand-off) and relay.c (channel,
+ * relay, HTTP framing, device-initiated channels) share. Not a public header. */
+#ifndef MPSD_CONSOLE_INT_H
+#define MPSD_CONSOLE_INT_H
+
+#include "auth.h"
+#include "console.h"
+#include "http1.h"
+#include "httpproxy.h"
+#include "log.h"
+#include "netaddr.h"
+#include "socks.h"
+#include "tunnel.h"
+
+enum cproto { CP_SOCKS, CP_HTTP, CP_DEVICE };
+
+enum cstate {
+    ST_REQUEST,    /* reading the proxy request */
+    ST_AUTH,       /* a credential check is out */
+    ST_MOVING,     /* going to the tunnel's worker */
+    ST_OPENING,    /* CHANNEL_OPEN sent, waiting for the device */
+    ST_CONNECTING, /* device-initiated: connecting to the destination */
+    ST_RELAY,      /* bytes flow */
+};
+
+enum cerr {
+    CE_AUTH,
+    CE_NO_AUTH,
+    CE_DENIED,
+    CE_UNKNOWN,
+    CE_AMBIGUOUS,
+    CE_PORT,
+    CE_REFUSED,
+    CE_TIMEOUT,
+    CE_CAP,
+    CE_BUSY,
+    CE_BAD_REQUEST,
+    CE_INTERNAL,
+};
+
+/* Request-phase state, freed once the channel is open (a relaying session does not carry it). */
+struct creq {
+    socks_session socks;
+    bool socks_auth_pending; /* SOCKS_EV_AUTH not answered yet */
+    httpproxy_req http;
+    bool authing; /* HTTP: the head was parsed, its credentials are being checked */
+    char pending_host[256];
+    size_t pending_host_len;
+    uint16_t pending_port;
+};
+
+/* HTTP absolute-URI forwarding: requests are framed on the way up (heads rewritten to origin
+ * form, bodies passed through), responses on the way down, so that the console connection can
+ * carry several requests (keep-alive, pipelining) and move to another device between them. */
+struct hfwd {
+    http_body req;        /* the body being forwarded up */
+    bool in_req_body;     /* else the next byte up starts a request head */
+    uint32_t pass;        /* bytes at the front of c->in framed and free to go up */
+    bool switching;       /* the next request names another device: wait for the responses */
+    bool last;            /* the console asked to close after this request */
+    unsigned outstanding; /* requests sent whose responses are not complete */
+    uint64_t head_mask;   /* bit i: the i-th outstanding request is a HEAD */
+    http_body resp;       /* the response body coming down */
+    bool in_resp_body;
+    uint8_t *rh; /* a response head being assembled */
+    uint32_t rh_len, rh_cap;
+};
+
+struct console {
+    struct chan_end end; /* the tunnel's view */
+    struct console *prev, *next;
+    struct wctx *wc;   /* the worker it is on */
+    struct mpsd *mref; /* valid while it travels between workers */
+    ring_conn *conn;   /* NULL while travelling, or before a device-initiated connect */
+    uint64_t conn_id;
+    uint8_t proto, state;
+    bool listed, closing, moving, anonymous, loopback, eof_in, close_sent, chan_was_open, http_seen,
+        http_forward, paused, raw_after_upgrade;
+    const char *why;
+    struct creq *rq;
+    struct hfwd *hf;
+    /* console -> device bytes that could not go yet */
+    uint8_t *in;
+    uint32_t in_len, in_cap;
+    /* device -> console accounting: bytes queued to the console in all (enq) and not device data
+     * (enq_other); what left the queue beyond enq_other is device data the console took */
+    uint64_t enq, enq_other, acked;
+    uint64_t up, down;
+    /* the target */
+    guid device;
+    uint32_t dworker;
+    uint64_t dtunnel, dgen;
+    uint16_t port;
+    char name[96]; /* as the console named it, sanitized for logs */
+    char user[USERS_NAME_MAX + 1];
+    uint8_t ulen;
+    char peer[NETADDR_STRLEN];
+    uint64_t opened_ms, last_ms;
+    ring_timer timer;
+};
+
+extern const struct chan_end_ops console_end_ops;
+
+struct console *console_new(struct wctx *wc, enum cproto proto);
+void console_free(struct console *c);
+void console_fail(struct console *c, enum cerr e, const char *detail);
+void console_fail_http(struct console *c, int status, const char *detail);
+void console_fail_http_or_bad(struct console *c);
+void console_close(struct console *c, int how, const char *why);
+void console_queue(struct console *c, const uint8_t *p, size_t n);
+void console_send_socks_output(struct console *c);
+void console_arm(struct console *c, uint32_t ms);
+void console_set_caps(struct console *c);
+int console_in_append(struct console *c, const uint8_t *p, size_t n, size_t cap);
+void console_in_consume(struct console *c, size_t n);
+size_t console_in_limit(const struct console *c);
+void console_request(struct console *c);
+void console_move(struct console *c);
+struct mpsd *console_m(const struct console *c);
+
+/* relay.c */
+void console_attach(struct console *c);
+void console_relay_up(struct console *c, const uint8_t *p, size_t n);
+void console_relay_drained(struct console *c);
+void console_relay_free(struct console *c);
+void console_dev_connected(ring_conn *conn);
+void console_dev_connect_failed(ring_worker *w, void *user, int err);
+extern const ring_conn_cbs console_device_cbs; /* console.c */
+
+#endif
