@@ -207,6 +207,8 @@ typedef struct writer {
 
 static void put(writer *w, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     if (w->full || n > w->cap - w->len) {
         w->full = true;
         return;

@@ -243,6 +243,8 @@ typedef struct hp_writer {
 
 static void wput(hp_writer *w, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     if (w->full || n > w->cap - w->len) {
         w->full = true;
         return;
@@ -283,6 +285,9 @@ static bool hop_by_hop(const http_head *h, http_slice name)
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
         if (http_slice_eq(name, drop[i]))
             return true;
+    /* "Connection: Content-Length" must not change the framing the device sees from ours */
+    if (http_slice_eq(name, "Content-Length") || http_slice_eq(name, "Transfer-Encoding"))
+        return false;
     return named_in_connection(h, name);
 }
 

@@ -230,6 +230,19 @@ Test(rewrite, origin_form_host_and_hop_by_hop)
                "Content-Length: 4\r\n\r\n");
 }
 
+Test(rewrite, connection_cannot_drop_the_framing)
+{
+    cr_assert_gt(
+        parse("POST http://h/ HTTP/1.1\r\nConnection: Content-Length, Transfer-Encoding\r\n"
+              "Content-Length: 3\r\n\r\nabc"),
+        0);
+    rewrite_is("POST / HTTP/1.1\r\nHost: h:80\r\nContent-Length: 3\r\n\r\n");
+    cr_assert_gt(parse("POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+                       "Connection: transfer-encoding\r\n\r\n"),
+                 0);
+    rewrite_is("POST / HTTP/1.1\r\nHost: h:80\r\nTransfer-Encoding: chunked\r\n\r\n");
+}
+
 Test(rewrite, connection_close_and_http10_keep_alive_are_kept)
 {
     cr_assert_gt(parse("GET http://h/ HTTP/1.1\r\nConnection: close, TE\r\nTE: trailers\r\n\r\n"),
