@@ -225,14 +225,10 @@ static void recv_cqe(ring_conn *c, struct io_uring_cqe *cqe)
             STAT_ADD(w, recvs, 1);
             STAT_ADD(w, bytes_in, (uint64_t)res);
             /* HANDOFF: bytes that completed before the recv was cancelled still go to the user */
-            if ((c->state == CS_OPEN || c->state == CS_HANDOFF) && c->cb->on_data) {
-                w->rx_cur = (int)bid; /* a ring_conn_send from on_data may borrow the buffer */
+            if ((c->state == CS_OPEN || c->state == CS_HANDOFF) && c->cb->on_data)
                 c->cb->on_data(c, w->rx_base + (size_t)bid * w->rx_size, (size_t)res);
-                w->rx_cur = -1;
-            }
         }
-        if (!w->rx_refs[bid]) /* else the last send holding it recycles it */
-            rx_recycle(w, bid);
+        rx_recycle(w, bid);
     }
     if (res == 0) {
         c->flags |= CF_EOF;

@@ -76,16 +76,11 @@ enum conn_flag {
 };
 
 /* Up to TX_IOV queued chunks go out in one sendmsg; the msghdr and iovec live in the header of
- * the head chunk, which stays put until the send completes.
- * A chunk either owns its bytes (data[], base == data, bid < 0) or is a bare header that points
- * into a receive buffer lent to this send (base inside rx_base, bid = that buffer): see
- * ring_conn_send and rx_lend. */
+ * the head chunk, which stays put until the send completes. */
 #define TX_IOV 8
 typedef struct tx_chunk {
     struct tx_chunk *next;
     uint32_t off, len; /* sent up to off, filled up to len */
-    uint8_t *base;
-    int32_t bid;
     struct msghdr mh;
     struct iovec iov[TX_IOV];
     uint8_t data[];
@@ -173,17 +168,10 @@ struct ring_worker {
     struct io_uring_buf_ring *br;
     uint8_t *rx_base;
     unsigned rx_size, rx_count, rx_pending; /* rx_pending: recycled, not yet published */
-    /* lending receive buffers to sends (no copy): the buffer on_data is delivering right now
-     * (-1 outside on_data), holders per buffer, buffers held, and the bounds */
-    int rx_cur;
-    uint16_t *rx_refs;
-    unsigned rx_held, rx_held_max, rx_lend_min;
 
     /* send chunks */
     tx_chunk *tx_free;
     unsigned tx_size, tx_nfree, tx_cache;
-    tx_chunk *ref_free; /* bare headers for lent receive buffers */
-    unsigned ref_nfree;
 
     /* listeners */
     ring_listener **listeners;
@@ -252,8 +240,6 @@ void tx_pool_free(ring_worker *w);
 int rx_init(ring_worker *w);
 void rx_recycle(ring_worker *w, unsigned bid);
 void rx_publish(ring_worker *w);
-int rx_lend(ring_worker *w, const void *p, size_t n);
-void rx_unlend(ring_worker *w, unsigned bid);
 void rx_free(ring_worker *w);
 
 /* listen.c */

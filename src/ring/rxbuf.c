@@ -33,18 +33,6 @@ int rx_init(ring_worker *w)
     w->rx_base = base;
     w->rx_size = c->rx_buf_size;
     w->rx_count = c->rx_buf_count;
-    w->rx_cur = -1;
-    /* Lending is bounded so that slow peers holding lent buffers in their send queues can never
-     * starve the pool: past a quarter of it held, sends copy again. Small sends always copy
-     * (pinning a whole buffer for a few bytes would cost more than the copy saves). */
-    w->rx_held_max = w->rx_count / 4;
-    w->rx_lend_min = w->rx_size / 4 > 2048 ? w->rx_size / 4 : 2048;
-    w->rx_refs = calloc(w->rx_count, sizeof(*w->rx_refs));
-    if (!w->rx_refs) {
-        munmap(br, ring_bytes);
-        munmap(base, data_bytes);
-        return -ENOMEM;
-    }
     io_uring_buf_ring_init(w->br);
 
     struct io_uring_buf_reg reg = {
@@ -79,41 +67,8 @@ void rx_publish(ring_worker *w)
     }
 }
 
-/* Lend the receive buffer being delivered to on_data to a send, if [p, p + n) lies in it: the
- * buffer then returns to the kernel when its last send completes (rx_unlend), not when on_data
- * returns. Returns the buffer id, or -1 (copy instead). */
-int rx_lend(ring_worker *w, const void *p, size_t n)
-{
-    if (w->rx_cur < 0 || n < w->rx_lend_min)
-        return -1;
-    const uint8_t *b = w->rx_base + (size_t)w->rx_cur * w->rx_size, *q = p;
-    if (q < b || q + n > b + w->rx_size)
-        return -1;
-    unsigned bid = (unsigned)w->rx_cur;
-    if (!w->rx_refs[bid]) {
-        if (w->rx_held >= w->rx_held_max)
-            return -1;
-        w->rx_held++;
-    }
-    if (w->rx_refs[bid] == UINT16_MAX)
-        return -1;
-    w->rx_refs[bid]++;
-    return (int)bid;
-}
-
-void rx_unlend(ring_worker *w, unsigned bid)
-{
-    if (--w->rx_refs[bid])
-        return;
-    w->rx_held--;
-    if ((int)bid != w->rx_cur) /* still in on_data: recv_cqe recycles it when that returns */
-        rx_recycle(w, bid);
-}
-
 void rx_free(ring_worker *w)
 {
-    free(w->rx_refs);
-    w->rx_refs = NULL;
     if (w->br)
         munmap(w->br, (size_t)w->rx_count * sizeof(struct io_uring_buf));
     if (w->rx_base)

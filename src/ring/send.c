@@ -25,39 +25,11 @@ static tx_chunk *chunk_get(ring_worker *w)
     }
     t->next = NULL;
     t->off = t->len = 0;
-    t->base = t->data;
-    t->bid = -1;
-    return t;
-}
-
-/* A bare header for a lent receive buffer: the bytes stay where the kernel put them. */
-static tx_chunk *ref_get(ring_worker *w)
-{
-    tx_chunk *t = w->ref_free;
-    if (t) {
-        w->ref_free = t->next;
-        w->ref_nfree--;
-    } else if (!(t = malloc(sizeof(*t)))) {
-        return NULL;
-    }
-    t->next = NULL;
-    t->off = t->len = 0;
     return t;
 }
 
 static void chunk_put(ring_worker *w, tx_chunk *t)
 {
-    if (t->bid >= 0) {
-        rx_unlend(w, (unsigned)t->bid);
-        if (w->ref_nfree >= w->tx_cache) {
-            free(t);
-            return;
-        }
-        t->next = w->ref_free;
-        w->ref_free = t;
-        w->ref_nfree++;
-        return;
-    }
     if (w->tx_nfree >= w->tx_cache) {
         free(t);
         return;
@@ -75,32 +47,21 @@ void tx_pool_free(ring_worker *w)
         free(t);
     }
     w->tx_nfree = 0;
-    while (w->ref_free) {
-        tx_chunk *t = w->ref_free;
-        w->ref_free = t->next;
-        free(t);
-    }
-    w->ref_nfree = 0;
-}
-
-static void append(ring_conn *c, tx_chunk *t)
-{
-    if (c->txt)
-        c->txt->next = t;
-    else
-        c->txh = t;
-    c->txt = t;
 }
 
 /* A tail chunk with room, appending a fresh one if needed. */
 static tx_chunk *tail_with_room(ring_conn *c)
 {
     tx_chunk *t = c->txt;
-    if (t && t->bid < 0 && t->len < CHUNK_CAP(c->w))
+    if (t && t->len < CHUNK_CAP(c->w))
         return t;
     if (!(t = chunk_get(c->w)))
         return NULL;
-    append(c, t);
+    if (c->txt)
+        c->txt->next = t;
+    else
+        c->txh = t;
+    c->txt = t;
     return t;
 }
 
@@ -122,23 +83,6 @@ ssize_t ring_conn_send(ring_conn *c, const void *data, size_t len)
     size_t n = len < room(c) ? len : room(c), done = 0;
     if (n < len)
         cap_hit(c);
-    /* Bytes straight out of the receive buffer on_data is delivering (echo, plain relay): queue a
-     * reference to them instead of copying; the buffer goes back to the kernel when this send
-     * completes. Copy semantics are unchanged for the caller. */
-    int bid = n ? rx_lend(c->w, data, n) : -1;
-    if (bid >= 0) {
-        tx_chunk *t = ref_get(c->w);
-        if (t) {
-            t->base = (uint8_t *)(uintptr_t)data;
-            t->len = (uint32_t)n;
-            t->bid = bid;
-            append(c, t);
-            c->queued += (uint32_t)n;
-            conn_todo(c);
-            return (ssize_t)n;
-        }
-        rx_unlend(c->w, (unsigned)bid);
-    }
     while (done < n) {
         tx_chunk *t = tail_with_room(c);
         if (!t)
@@ -176,7 +120,7 @@ ssize_t ring_conn_reserve(ring_conn *c, void **p)
 int ring_conn_commit(ring_conn *c, size_t n)
 {
     tx_chunk *t = c->txt;
-    if (c->state != CS_OPEN || !t || t->bid >= 0 || n > CHUNK_CAP(c->w) - t->len)
+    if (c->state != CS_OPEN || !t || n > CHUNK_CAP(c->w) - t->len)
         return -EINVAL;
     t->len += (uint32_t)n;
     c->queued += (uint32_t)n;
@@ -254,7 +198,7 @@ void tx_submit(ring_conn *c)
     unsigned n = 0;
     for (tx_chunk *t = h; t && n < TX_IOV; t = t->next)
         if (t->len > t->off)
-            h->iov[n++] = (struct iovec){t->base + t->off, t->len - t->off};
+            h->iov[n++] = (struct iovec){t->data + t->off, t->len - t->off};
     if (n == 1) {
         io_uring_prep_send(sqe, (int)c->slot, h->iov[0].iov_base, h->iov[0].iov_len, MSG_NOSIGNAL);
     } else { /* one syscall-free round trip for several chunks */
