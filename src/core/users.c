@@ -34,7 +34,7 @@ typedef struct port_range {
 } port_range;
 
 typedef struct uentry {
-    uint8_t name[USERS_NAME_MAX]; /* zero-padded for ct_bufeq */
+    uint64_t name[USERS_NAME_MAX / 8]; /* zero-padded, compared a word at a time by find() */
     size_t nlen;
     char *phc;
     unsigned line;
@@ -467,16 +467,26 @@ const char *users_status_str(users_status s)
     return "?";
 }
 
-/* Every user is compared, so the time tells the user count and nothing about which one matched.
- */
+/* Every user is compared, so the time tells the user count and nothing about which one matched or
+ * where a name differs: ct_bufeq's property, a word at a time (1024 users: ~85 us bytewise, a few
+ * us this way; this runs for every login and every new channel). A name longer than any stored
+ * one is refused at once: its length is no secret. */
 static uentry *find(const users_db *db, const char *user, size_t ulen)
 {
+    if (ulen > USERS_NAME_MAX)
+        return NULL;
+    uint64_t want[USERS_NAME_MAX / 8] = {0};
+    memcpy(want, user, ulen);
     uentry *m = NULL;
     for (size_t i = 0; i < db->n; i++) {
         uentry *e = &db->v[i];
-        if (ct_bufeq(e->name, e->nlen, USERS_NAME_MAX, user, ulen))
+        uint64_t d = (uint64_t)(e->nlen ^ ulen);
+        for (size_t k = 0; k < USERS_NAME_MAX / 8; k++)
+            d |= e->name[k] ^ want[k];
+        if (ct_barrier((uint32_t)(d | d >> 32)) == 0)
             m = e;
     }
+    ct_wipe(want, sizeof want);
     return m;
 }
 
