@@ -27,6 +27,7 @@ WOLFSSL_CONFIGURE=(
 WOLFSSL_CFLAGS="-O2 -g -fPIC -DWOLFSSL_STATIC_RSA -DWOLFSSL_USER_IO"
 
 # libwolfssl-dev: only for bench/tls, which measures Debian's binary against ours (never linked by mpsd).
+# curl, proxychains4, amtterm: the real consoles the integration tests drive through mpsd's proxies.
 apt_packages=(
   build-essential meson ninja-build pkg-config
   liburing-dev libjemalloc-dev libcriterion-dev libinih-dev libargon2-dev
@@ -34,6 +35,7 @@ apt_packages=(
   clang-14 libclang-rt-14-dev llvm-14
   openssl curl prometheus procps
   libwolfssl-dev
+  proxychains4 amtterm
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }
