@@ -12,6 +12,15 @@
  * header's colon; no obsolete line folding; header names are tokens; values hold no CR, LF or NUL;
  * Content-Length is digits only and every copy must agree; Transfer-Encoding other than exactly
  * "chunked" as the last coding is refused; both Content-Length and Transfer-Encoding is refused.
+ *
+ * As implemented: Transfer-Encoding must be a single header whose value is exactly "chunked"
+ * (case-insensitive; "gzip, chunked" is refused too, 501), and is refused in an HTTP/1.0 request;
+ * a request with two Host headers is HTTP_E_HEADER (a missing Host is the caller's call); empty
+ * lines before a request line are skipped (RFC 9112 2.2); a status line may omit the reason
+ * ("HTTP/1.1 200"). A limits field of 0 takes its default; max_headers is capped at
+ * HTTP_MAX_HEADERS. The first problem in line order is reported, as soon as its line is complete
+ * (limits: as soon as they are exceeded, even mid-line), so a prefix of a valid head is always
+ * HTTP_AGAIN. Chunk-size and trailer lines need CRLF (no bare LF inside a body).
  */
 #ifndef MPSD_PROXY_HTTP1_H
 #define MPSD_PROXY_HTTP1_H
@@ -31,15 +40,17 @@ typedef enum http_err {
     HTTP_E_VERSION = -7,          /* not HTTP/1.0 or HTTP/1.1 (505) */
     HTTP_E_HEADER = -8,           /* malformed header line (400) */
     HTTP_E_CONTENT_LENGTH = -9,   /* bad or conflicting Content-Length (400) */
-    HTTP_E_TRANSFER_ENCODING =
-        -10,                   /* unsupported Transfer-Encoding, or with Content-Length (400/501) */
+    /* Transfer-Encoding other than one "chunked", with Content-Length, or in a 1.0 request (501) */
+    HTTP_E_TRANSFER_ENCODING = -10,
     HTTP_E_CHUNK = -11,        /* malformed chunked body (400) */
     HTTP_E_METHOD = -12,       /* method is not a token (400) */
-    HTTP_E_URI_TOO_LONG = -13, /* the request line above limits.max_line (414) */
+    HTTP_E_URI_TOO_LONG = -13, /* the request line above limits.max_line (414); added so that
+                                * http_err_status can tell it from a long header line (431) */
 } http_err;
 
 const char *http_strerror(int err);
-/* The status code a server answers a request-parse error with (400, 414, 431, 501, 505). */
+/* The status code a server answers a request-parse error with (400, 414, 431, 501, 505; 502 for
+ * HTTP_E_STATUS_LINE; 0 for HTTP_AGAIN and non-errors). */
 int http_err_status(int err);
 
 typedef struct http_limits {
@@ -121,8 +132,7 @@ bool http_body_done(const http_body *b);
 /* The sender closed: true if that ends the body cleanly (UNTIL_CLOSE, or already done). */
 bool http_body_eof(http_body *b);
 
-/* --- replies -----------------------------------------------------------------------------------
- */
+/* --- replies --------------------------------------------------------------------------------- */
 
 /* Writes a complete response: "HTTP/1.1 <status> <reason>\r\n", the extra header lines (each
  * "Name: value\r\n", may be NULL), Content-Type: text/plain, Content-Length, "Connection: close"

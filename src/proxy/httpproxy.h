@@ -6,6 +6,15 @@
  * The target is parsed here once into a typed value (host as name or IP literal, port); the caller
  * decides from it, never from the rendered URI. Only the "http" scheme is proxied: an "https://"
  * absolute URI is refused (a console that wants TLS to the device uses CONNECT to 16993).
+ *
+ * Targets, as implemented: the method "CONNECT" is case-sensitive (RFC 9110); CONNECT may carry
+ * "Content-Length: 0" but no other body. Host names are letters, digits, '-', '.', '_' (no
+ * percent-encoding); an IPv4 literal is a dotted quad inet_pton accepts; a name whose last label
+ * is numeric ("127.1", "host.123", "0x7f000001") is HTTPPROXY_E_HOST, since a resolver might read
+ * it as an address. IPv6 literals are rendered back in RFC 5952 form ("[2001:DB8:0::1]" ->
+ * "2001:db8::1"); zone ids are refused. An empty port ("http://h:/") is HTTPPROXY_E_PORT. A
+ * fragment ('#') is HTTPPROXY_E_TARGET. For "http://h?q" path is "?q" (the rewrite sends "/?q").
+ * Two Proxy-Authorization headers: auth_malformed, no credentials kept.
  */
 #ifndef MPSD_PROXY_HTTPPROXY_H
 #define MPSD_PROXY_HTTPPROXY_H
@@ -51,10 +60,17 @@ typedef struct httpproxy_req {
  * negative http_err / httpproxy_err. */
 int httpproxy_parse(const uint8_t *p, size_t n, const http_limits *lim, httpproxy_req *req);
 
-/* FORWARD: writes the head to send to the device: "<METHOD> <path> HTTP/1.<minor>\r\n", every
- * header except Proxy-Authorization, Proxy-Connection, Keep-Alive and those the Connection
- * header names, a "Host: <host>:<port>" when the request had none, and the blank line. Returns
- * the length, or -1 if cap is too small (a head never grows by more than 300 bytes). */
+/* FORWARD: writes the head to send to the device: "<METHOD> <path> HTTP/1.<minor>\r\n", then
+ * "Host: <host>:<port>" (IPv6 in brackets) generated from the target - always: a received Host is
+ * dropped, as RFC 9112 3.2.2 requires of a proxy (the contract said "when the request had none";
+ * changed so the device never sees a Host that disagrees with where mpsd routed), then every
+ * header in order except Proxy-Authorization, Proxy-Connection, Keep-Alive, Upgrade (mpsd does not
+ * relay protocol switches), Connection and those the Connection headers name (Content-Length and
+ * Transfer-Encoding are never dropped that way: the device must frame the body as we do), each as
+ * "Name: value\r\n"; then one normalized "Connection: close" when an HTTP/1.1 request had
+ * keep_alive false, or "Connection: keep-alive" when an HTTP/1.0 one had it true (nothing when the
+ * version's default holds), and the blank line. Returns the length, or -1 if cap is too small or
+ * the request is not FORWARD (a head never grows by more than 300 bytes). */
 ssize_t httpproxy_rewrite(const httpproxy_req *req, uint8_t *out, size_t cap);
 
 void httpproxy_wipe(httpproxy_req *req);

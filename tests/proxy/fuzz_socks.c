@@ -87,7 +87,8 @@ static void run(const socks_conf *conf, uint8_t answers, const uint8_t *p, size_
             t->ev[t->nev] = ev;
             t->at[t->nev++] = pos;
         }
-        bool ok = (answers >> (nanswer++ % 8)) & 1;
+        bool ok = (answers >> (nanswer % 8)) & 1; /* the n-th answer, however split */
+        nanswer += ev == SOCKS_EV_AUTH || ev == SOCKS_EV_REQUEST;
         if (ev == SOCKS_EV_AUTH) {
             socks_auth_result(&s, ok);
             CHECK(s.pass_len == 0);
