@@ -612,6 +612,7 @@ void console_request(struct console *c)
 {
     if (c->closing || c->state != ST_REQUEST)
         return;
+    console_pause_in(c, false); /* a request phase reads what the console sends */
     if (c->proto == CP_SOCKS) {
         socks_request(c);
     } else if (c->rq->authing) {
@@ -685,6 +686,7 @@ static void on_open_moved(ring_conn *conn)
     c->wc = &m->workers[ring_worker_index(ring_conn_worker(conn))];
     c->conn = conn;
     c->conn_id = ring_conn_id(conn);
+    c->paused = false; /* a connection arrives reading */
     list_add(c);
     console_set_caps(c);
     console_arm(c, m->cfg.request_timeout_ms);
@@ -712,13 +714,13 @@ static void on_data(ring_conn *conn, const uint8_t *p, size_t n)
         if (c->state == ST_REQUEST)
             console_fail_http_or_bad(c);
         else
-            ring_conn_pause_recv(conn); /* it will be read once the channel takes data */
+            console_close(c, RING_CLOSE_ABORT, "console sent too much before its channel opened");
         return;
     }
     if (c->state == ST_REQUEST)
         console_request(c);
     else
-        ring_conn_pause_recv(conn); /* nothing is read ahead while we wait */
+        console_pause_in(c, true); /* nothing more is read ahead while we wait */
 }
 
 void console_fail_http_or_bad(struct console *c)

@@ -123,6 +123,8 @@ void console_attach(struct console *c);
 void console_relay_up(struct console *c, const uint8_t *p, size_t n);
 void console_relay_drained(struct console *c);
 void console_relay_free(struct console *c);
+/* Stops or restarts reading the console (flow control toward it). */
+void console_pause_in(struct console *c, bool pause);
 void console_dev_connected(ring_conn *conn);
 void console_dev_connect_failed(ring_worker *w, void *user, int err);
 extern const ring_conn_cbs console_device_cbs; /* console.c */

@@ -75,7 +75,7 @@ void console_attach(struct console *c)
     console_arm(c, m->cfg.open_timeout_ms);
 }
 
-static void pause_in(struct console *c, bool pause)
+void console_pause_in(struct console *c, bool pause)
 {
     if (!c->conn || pause == c->paused)
         return;
@@ -457,7 +457,7 @@ static void start_switch(struct console *c)
         return;
     }
     c->state = ST_REQUEST;
-    pause_in(c, false);
+    console_pause_in(c, false);
     console_arm(c, console_m(c)->cfg.request_timeout_ms);
     c->opened_ms = ring_now_ms(c->wc->w); /* the request deadline counts from here */
     if (c->in_len)
@@ -511,7 +511,7 @@ void console_relay_up(struct console *c, const uint8_t *p, size_t n)
     }
     if (c->closing || c->state != ST_RELAY)
         return;
-    pause_in(c, c->in_len > 0);
+    console_pause_in(c, c->in_len > 0);
     if (!c->in_len && c->eof_in && !c->close_sent && c->end.t) {
         /* APF has no EOF: our CLOSE is the half-close; the device's answer still comes down */
         c->close_sent = true;

@@ -710,6 +710,8 @@ static int start_apf(struct tunnel *t)
     ac.keepalive_timeout = cfg->keepalive_timeout_ms / 1000;
     ac.idle_timeout_ms = cfg->keepalive_timeout_ms;
     ac.rx_window = cfg->channel_window;
+    /* one CHANNEL_DATA (9-byte header + payload) per TLS record: 16 KiB of plaintext at most */
+    ac.max_payload = 16384 - 9;
     /* consoles plus a few device-initiated channels */
     ac.max_channels = cfg->max_consoles_per_device + 4;
     t->apf = apf_session_new(&ac, &apf_cbs, t);
