@@ -77,7 +77,8 @@ static int auth_reply(const struct svc_out *out, uint8_t status, uint8_t type, c
     m[2] = m[3] = 0;
     m[4] = type;
     put32(m + 5, (uint32_t)n);
-    memcpy(m + 9, d, n);
+    if (n)
+        memcpy(m + 9, d, n);
     return put(out, m, 9 + n);
 }
 

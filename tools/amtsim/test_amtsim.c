@@ -536,6 +536,7 @@ Test(channel, open_confirm_and_http_answer)
     cr_assert_eq(take(&S, m, 8, COPY), 1);
     cr_assert_eq(m[0].u.open_confirm.sender, 0, "AMT reuses an id once closed");
     cr_assert_eq(m[0].u.open_confirm.recipient, 5);
+    dev_reset(&d);
 }
 
 Test(channel, refusals)

@@ -449,7 +449,7 @@ Test(sol, amtterm_session_through_a_channel)
     n = collect(3, got, sizeof(got), NULL, NULL);
     const char *banner = "amtsim SOL amt-7 12345678-0000-4000-8000-000000000007\r\namt-7> ";
     cr_assert_eq(got[0], 0x2a);
-    cr_assert_eq(got[8] | got[9] << 8, strlen(banner));
+    cr_assert_eq((size_t)(got[8] | got[9] << 8), strlen(banner));
     cr_assert_eq(n, 10 + strlen(banner));
     cr_assert_arr_eq(got + 10, banner, strlen(banner));
 
@@ -643,6 +643,7 @@ Test(echo, small_window_round_trips)
         n += collect(9, got + n, sizeof(got) - n, &credit, NULL);
     }
     cr_assert_arr_eq(got, in, 1024);
+    dev_reset(&d);
 }
 
 Test(discard_source, discard_credits_and_source_sends_the_pattern)
