@@ -16,6 +16,16 @@ static void hash_line(char *out, size_t cap, const char *prefix, const char *pw)
     snprintf(out, cap, "%s %s\n", prefix, phc);
 }
 
+void fx_user_line(char *out, size_t cap, const char *name, const char *pw, const char *rules)
+{
+    char prefix[128];
+    snprintf(prefix, sizeof(prefix), "user %s", name);
+    hash_line(out, cap, prefix, pw);
+    size_t n = strlen(out);
+    if (n && out[n - 1] == '\n')
+        snprintf(out + n - 1, cap - (n - 1), " %s\n", rules);
+}
+
 void fx_start(struct fx *f, const struct fx_opts *o)
 {
     static const struct fx_opts none;
@@ -45,16 +55,30 @@ void fx_start(struct fx *f, const struct fx_opts *o)
     snprintf(path, sizeof(path), "%s/credentials", f->dir);
     write_file(path, creds);
 
-    char text[4096];
+    char console[2048] = "", plain[64] = "";
+    if (o->plain)
+        snprintf(plain, sizeof(plain), "plain_listen = 127.0.0.1:%d\n", f->plain_port);
+    if (o->console) {
+        f->socks_port = free_port();
+        f->http_port = free_port();
+        snprintf(f->users, sizeof(f->users), "%s/users", f->dir);
+        write_file(f->users, o->users ? o->users : "");
+        snprintf(console, sizeof(console),
+                 "[console]\nsocks_listen = 127.0.0.1:%d\nhttp_listen = 127.0.0.1:%d\n"
+                 "users = %s\n%s",
+                 f->socks_port, f->http_port, f->users, o->console_extra ? o->console_extra : "");
+    }
+
+    char text[8192];
     snprintf(text, sizeof(text),
              "[mpsd]\nname = 127.0.0.1\nlock_file = %s/lock\nworkers = 2\nlog_level = %s\n"
              "[cira]\nlisten = 127.0.0.1:%d\ncert = %s/server.pem\nkey = %s/server.key\n"
              "keepalive_interval = 1s\nkeepalive_timeout = 3s\nhandshake_timeout = 2s\n"
-             "login_timeout = 3s\ndrain_timeout = 3s\n%s"
-             "[devices]\ncredentials = %s\ngroup_auth = %s\n%s",
-             f->dir, o->debug ? "debug" : "info", f->port, f->certs, f->certs,
+             "login_timeout = 3s\ndrain_timeout = 3s\n%s%s"
+             "[devices]\ncredentials = %s\ngroup_auth = %s\n%s%s",
+             f->dir, o->debug ? "debug" : "info", f->port, f->certs, f->certs, plain,
              o->cira ? o->cira : "", path, o->no_group ? "false" : "true",
-             o->devices ? o->devices : "");
+             o->devices ? o->devices : "", console);
     snprintf(f->conf, sizeof(f->conf), "%s/mpsd.conf", f->dir);
     write_file(f->conf, text);
 

@@ -6,6 +6,7 @@
 #include "../process/proc.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define FX_PASSWORD    "Fl33t-P@ss!"
 #define FX_DEVICE_GUID "0aa8f7c2-1111-4e2f-9a3b-5c6d7e8f9a0b"
@@ -16,13 +17,19 @@ struct fx {
     char conf[320];
     char certs[300]; /* the server's cert dir (copies): server.pem, server.key, ca.pem */
     int port, plain_port;
+    int socks_port, http_port; /* console listeners (fx_opts.console) */
+    char users[320];           /* the console users file (fx_opts.console) */
 };
 
 struct fx_opts {
-    const char *cira;    /* extra [cira] lines (keys the defaults do not set) */
-    const char *devices; /* extra [devices] lines */
-    bool no_group;       /* no group credential: only device entries log in */
-    bool debug;          /* log_level = debug */
+    const char *cira;          /* extra [cira] lines (keys the defaults do not set) */
+    const char *devices;       /* extra [devices] lines */
+    bool no_group;             /* no group credential: only device entries log in */
+    bool debug;                /* log_level = debug */
+    bool plain;                /* plain_listen = 127.0.0.1:<plain_port> (TLS offload, plain APF) */
+    bool console;              /* a [console] section: SOCKS5/4a and HTTP listeners, users file */
+    const char *console_extra; /* extra [console] lines */
+    const char *users;         /* the users file's text (fx_user_line makes lines) */
 };
 
 /* Writes the config and starts mpsd; waits until it runs. [cira] defaults: keepalive 1s/3s,
@@ -30,6 +37,8 @@ struct fx_opts {
  * no_group; device FX_DEVICE_GUID user dev1 always. o may be NULL. */
 void fx_start(struct fx *f, const struct fx_opts *o);
 void fx_stop(struct fx *f, int sig);
+/* A console users file line "user <name> <cheap argon2id of pw> <rules>\n" into out. */
+void fx_user_line(char *out, size_t cap, const char *name, const char *pw, const char *rules);
 /* Counts occurrences of needle in mpsd's output so far (after draining what is pending). */
 int fx_count(struct fx *f, const char *needle);
 bool fx_wait(struct fx *f, const char *needle, int timeout_ms);
