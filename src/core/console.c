@@ -204,8 +204,11 @@ void console_in_consume(struct console *c, size_t n)
 size_t console_in_limit(const struct console *c)
 {
     const struct config *cfg = &console_m(c)->cfg;
-    size_t a = cfg->max_head + 512, b = 2 * (size_t)cfg->recv_buffer_size;
-    return a > b ? a : b;
+    if (c->state == ST_REQUEST || c->state == ST_AUTH)
+        return cfg->max_head + 512;
+    /* Relaying, or waiting for the channel: once the channel cannot take more we stop reading;
+     * receives are bounded (one buffer per arming), so at most the buffer in flight follows. */
+    return 2 * (size_t)cfg->recv_buffer_size + cfg->max_head;
 }
 
 /* --- worker list --- */
@@ -309,6 +312,7 @@ void console_set_caps(struct console *c)
 {
     uint32_t win = console_m(c)->cfg.channel_window;
     ring_conn_set_send_cap(c->conn, win + 16384, win / 2);
+    ring_conn_set_recv_bounded(c->conn, true); /* a pause must stop the console within a buffer */
 }
 
 struct console *console_new(struct wctx *wc, enum cproto proto)

@@ -162,7 +162,13 @@ void console_relay_drained(struct console *c)
         c->acked = dev;
         tunnel_channel_consumed(c->end.t, &c->end, n);
     }
-    if (c->end.t && c->enq - c->enq_other > c->acked)
+    /* Ask to hear of the drain only while more than the low-water mark (half the window) is
+     * queued. Below it nothing can stall: a device out of window has given us a whole window,
+     * less what we owe it (under half, or WINDOW_ADJUST went out), so more than half is queued
+     * here, and the notification comes as it drains. Asking below the mark would only make the
+     * worker ask again on every pass. */
+    if (c->end.t && c->enq - c->enq_other > c->acked &&
+        ring_conn_queued(c->conn) > console_m(c)->cfg.channel_window / 2)
         ring_conn_want_writable(c->conn);
 }
 

@@ -224,8 +224,21 @@ static void log_stats(struct mpsd *m, const char *when)
     stats_format(&s, buf, sizeof(buf));
     if (m->tls)
         format_census(m, census, sizeof(census));
-    log_info("stats%s: %s directory=%zu log_lines_dropped=%llu %s", when, buf,
-             dir_count(m->directory), log_dropped(), census);
+    char rings[1024] = "";
+    size_t rn = 0;
+    for (unsigned i = 0; i < m->nworkers && rn < sizeof(rings); i++) {
+        ring_stats rs;
+        ring_stats_read(m->workers[i].w, &rs);
+        rn += (size_t)snprintf(rings + rn, sizeof(rings) - rn,
+                               " ring%u{conns=%llu recvs=%llu sends=%llu enobufs=%llu "
+                               "send_cap_hits=%llu stale=%llu}",
+                               i, (unsigned long long)rs.conns, (unsigned long long)rs.recvs,
+                               (unsigned long long)rs.sends, (unsigned long long)rs.enobufs,
+                               (unsigned long long)rs.send_cap_hits,
+                               (unsigned long long)rs.stale_cqes);
+    }
+    log_info("stats%s: %s directory=%zu log_lines_dropped=%llu %s%s", when, buf,
+             dir_count(m->directory), log_dropped(), census, rings);
 }
 
 /* What a reload applies: certificate, key, client CA, TLS profile, credentials file, group_auth,

@@ -66,7 +66,10 @@ ring_conn *conn_open_slot(ring_worker *w, uint32_t slot, const ring_conn_cbs *cb
 static void recv_arm(ring_conn *c)
 {
     struct io_uring_sqe *sqe = ring_sqe(c->w);
-    io_uring_prep_recv_multishot(sqe, (int)c->slot, NULL, 0, 0);
+    if (c->flags & CF_ONESHOT) /* one buffer per arming: len 0 takes the buffer's size */
+        io_uring_prep_recv(sqe, (int)c->slot, NULL, 0, 0);
+    else
+        io_uring_prep_recv_multishot(sqe, (int)c->slot, NULL, 0, 0);
     sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
     sqe->buf_group = 0;
     io_uring_sqe_set_data64(sqe, ud_conn(OP_RECV, c->slot, c->gen));
@@ -315,6 +318,14 @@ void ring_conn_pause_recv(ring_conn *c)
         c->flags |= CF_PAUSED;
         conn_cancel_recv(c);
     }
+}
+
+void ring_conn_set_recv_bounded(ring_conn *c, bool on)
+{
+    if (on)
+        c->flags |= CF_ONESHOT;
+    else
+        c->flags &= ~CF_ONESHOT;
 }
 
 void ring_conn_resume_recv(ring_conn *c)

@@ -16,6 +16,7 @@
 #ifndef MPSD_RING_H
 #define MPSD_RING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -143,6 +144,13 @@ void ring_conn_set_send_cap(ring_conn *c, unsigned cap, unsigned lowat);
  * for an in-flight completion may still arrive once after pause. */
 void ring_conn_pause_recv(ring_conn *c);
 void ring_conn_resume_recv(ring_conn *c);
+/* Bounded receives: one receive buffer per arming instead of a multishot receive, so that after
+ * ring_conn_pause_recv at most one more on_data comes. A multishot receive keeps filling buffers
+ * with whatever the socket holds until the cancel lands, which for a fast sender is megabytes in
+ * one loop iteration; a connection that applies flow control to its peer (a console relayed into
+ * an APF window) wants the bound, at one SQE per received buffer. Takes effect at the next arming;
+ * a handed-off connection starts unbounded again. */
+void ring_conn_set_recv_bounded(ring_conn *c, bool on);
 
 enum { RING_CLOSE_GRACEFUL = 0, RING_CLOSE_ABORT = 1 };
 /* GRACEFUL: flush the queue, shutdown(SHUT_WR), discard input until the peer's FIN, close; bounded

@@ -73,6 +73,7 @@ enum conn_flag {
     CF_CANCELLED = 1 << 7,    /* cancel-by-fd submitted during CLOSING */
     CF_HANDOFF_SENT = 1 << 8, /* MSG_RING submitted */
     CF_WPOLL = 1 << 9,        /* on the worker's writable-poll list (ring_conn_want_writable) */
+    CF_ONESHOT = 1 << 10,     /* single-shot receives (ring_conn_set_recv_bounded) */
 };
 
 /* Up to TX_IOV queued chunks go out in one sendmsg; the msghdr and iovec live in the header of

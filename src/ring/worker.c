@@ -261,9 +261,12 @@ static void worker_loop(ring_worker *w)
         int ms = timer_wait_ms(w);
         struct __kernel_timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
         /* One enter both submits and waits; the timeout is the next wheel tick (none if idle).
-         * A writable notification asked for during this pass must not wait for I/O. */
+         * A writable notification asked for during this pass must not wait for I/O, but the
+         * completions that are there must still be reaped: with DEFER_TASKRUN they are posted
+         * only by an enter with GETEVENTS, and a callback that asks again on every pass would
+         * otherwise spin the loop without any I/O making progress. */
         if (w->wpoll_head)
-            io_uring_submit(&w->ring);
+            io_uring_submit_and_get_events(&w->ring);
         else
             io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, ms >= 0 ? &ts : NULL, NULL);
         /* The wait may have lasted seconds: callbacks of this batch must see the time they run at
