@@ -519,7 +519,9 @@ static void socks_request(struct console *c)
         case SOCKS_EV_NONE:
             return;
         case SOCKS_EV_FAILED:
-            console_fail(c, CE_BAD_REQUEST, socks_strerror(ss->error));
+            /* the session queued its own reply (0xFF, 0x07, 0x08, ...), sent above */
+            console_fail(c, ss->error == SOCKS_E_NO_METHOD ? CE_NO_AUTH : CE_BAD_REQUEST,
+                         socks_strerror(ss->error));
             return;
         case SOCKS_EV_AUTH:
             if (ss->version == 5)
