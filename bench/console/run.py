@@ -128,7 +128,11 @@ def main():
     ap.add_argument("--sim-window", type=int, default=None, help="amtsim --window")
     ap.add_argument("--sim-max-payload", type=int, default=None, help="amtsim --max-payload")
     ap.add_argument("--relay-buf", type=int, default=131072, help="baseline relay buffer")
+    ap.add_argument("--client", default=None,
+                    help="bench_console binary (default: BUILD/bench/console/bench_console)")
     ap.add_argument("--bits", type=int, default=2048)
+    ap.add_argument("--max-seconds", type=float, default=30,
+                    help="cap per transfer run; a capped run reports what moved (timed_out)")
     ap.add_argument("--perf", default=None, help="directory for perf record/stat output")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-tput", action="store_true")
@@ -137,7 +141,8 @@ def main():
     mpsd = os.path.join(build, "src/core/mpsd")
     amtsim = os.path.join(build, "tools/amtsim/amtsim")
     passwd = os.path.join(build, "tools/mpsd-passwd")
-    bc = os.path.join(build, "bench/console/bench_console")
+    bc = os.path.abspath(a.client) if a.client else os.path.join(build,
+                                                                  "bench/console/bench_console")
     for p in (mpsd, amtsim, passwd, bc):
         if not os.path.exists(p):
             sys.exit(f"missing {p}: build first (ninja -C {a.build})")
@@ -218,6 +223,8 @@ max_conns_per_worker = 19000
 
     def client(args, pids):
         w = Watch(pids)
+        if args[0] == "tput":
+            args = args + ["--max-seconds", str(a.max_seconds)]
         r = subprocess.run([bc] + args, capture_output=True, text=True)
         out = w.done()
         try:
@@ -241,7 +248,7 @@ max_conns_per_worker = 19000
                    "max_buffered": a.max_buffered or "default",
                    "sim_window": a.sim_window or "default",
                    "sim_max_payload": a.sim_max_payload or "default",
-                   "baseline_relay_buf": a.relay_buf, "server_key_bits": a.bits,
+                   "baseline_relay_buf": a.relay_buf, "max_seconds": a.max_seconds, "server_key_bits": a.bits,
                    "tls": "amtsim default (1.2-1.3)", "auth": "SOCKS5 RFC 1929, users file"},
     }
     log = open(f"{tmp}/mpsd.log", "w")
@@ -301,26 +308,33 @@ max_conns_per_worker = 19000
             for k in phases:
                 ph = {}
                 for who in ("mpsd", "plain"):
-                    rr = runs[k][who]
-                    ks = set().union(*[set(r) for r in rr])
+                    # a run that ended early (EOF before all bytes, an error) gives no rate
+                    rr = [r for r in runs[k][who] if not r.get("exit") and not r.get("error")]
+                    bad = [r for r in runs[k][who] if r.get("exit") or r.get("error")]
+                    ks = set().union(*[set(r) for r in rr]) if rr else set()
                     cpu_keys = sorted(x for x in ks if x.endswith("_user_s") or x.endswith("_sys_s"))
                     m = {x: med(rr, x) for x in keys}
                     m.update({x: med(rr, x) for x in cpu_keys})
                     if who == "mpsd":
-                        m["mpsd_rss_kib_max"] = max(r.get("mpsd_rss_kib", 0) for r in rr)
+                        m["mpsd_rss_kib_max"] = max(r.get("mpsd_rss_kib", 0) for r in runs[k][who])
                         el = m["elapsed_s"] or 1
                         m["mpsd_cpu_per_s"] = round(
-                            (m.get("mpsd_user_s", 0) + m.get("mpsd_sys_s", 0)) / el, 3)
-                    m["all_total_MBps"] = [r.get("total_MBps") for r in rr]
-                    m["errors"] = [r.get("error") or r.get("stderr") for r in rr
-                                   if r.get("error") or r.get("exit")]
+                            ((m.get("mpsd_user_s") or 0) + (m.get("mpsd_sys_s") or 0)) / el, 3)
+                    m["all_total_MBps"] = [r.get("total_MBps") for r in runs[k][who]]
+                    m["valid_runs"] = len(rr)
+                    m["failed_runs"] = len(bad)
+                    m["errors"] = [(r.get("error") or r.get("stderr") or
+                                    f"early EOF after {r.get('up_bytes')} B up, "
+                                    f"{r.get('down_bytes')} B down") for r in bad]
+                    m["timed_out"] = sum(1 for r in runs[k][who] if r.get("timed_out"))
                     ph[who] = m
                 mt, pt = ph["mpsd"]["total_MBps"], ph["plain"]["total_MBps"]
                 ph["ratio_total"] = round(mt / pt, 3) if mt and pt else None
                 # per-rep ratios (each mpsd run against the baseline run next to it)
                 ph["ratio_per_rep"] = [
                     round(x["total_MBps"] / y["total_MBps"], 3)
-                    if x.get("total_MBps") and y.get("total_MBps") else None
+                    if x.get("total_MBps") and y.get("total_MBps") and not x.get("exit") and
+                    not y.get("exit") else None
                     for x, y in zip(runs[k]["mpsd"], runs[k]["plain"])]
                 ph["target_ratio"] = 0.5
                 res[k] = ph
