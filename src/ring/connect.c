@@ -2,11 +2,12 @@
  * Connections that do not come from a listener: outbound connects, adopted fds, and connections
  * handed over from another worker.
  *
- * Outbound without a source address: IORING_OP_SOCKET straight into the file table, then
- * IORING_OP_CONNECT; no process fd is ever used. With a source address: Linux 6.1 cannot bind a
- * direct descriptor through io_uring (IORING_OP_BIND is 6.11), so a transient socket() is bound,
- * installed with IORING_OP_FILES_UPDATE + IORING_FILE_INDEX_ALLOC, and closed as soon as the
- * table holds it: each pending connect costs one fd for one round trip through the ring.
+ * Outbound: a transient socket() gets TCP_NODELAY (socket options on a direct descriptor need
+ * Linux 6.7) and, with a source address, its bind (IORING_OP_BIND is 6.11); it is installed with
+ * IORING_OP_FILES_UPDATE + IORING_FILE_INDEX_ALLOC and closed as soon as the table holds it, then
+ * IORING_OP_CONNECT: each pending connect costs one process fd for one round trip through the
+ * ring. Out of process fds, it falls back to IORING_OP_SOCKET straight into the table (no fd,
+ * no TCP_NODELAY).
  *
  * Hand-off: IORING_OP_MSG_RING / IORING_MSG_SEND_FD installs our slot's file in the target ring's
  * table and posts a CQE there carrying a pointer to the request (liburing 2.3 has no
@@ -16,6 +17,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,12 +63,19 @@ int ring_connect(ring_worker *w, const struct sockaddr *dst, socklen_t dlen,
         return -ESHUTDOWN;
     if (dlen > sizeof(struct sockaddr_storage) || (src && src->sa_family != dst->sa_family))
         return -EINVAL;
-    int fd = -1;
+    /* Always through a transient fd (closed once the socket is in the file table): a direct
+     * IORING_OP_SOCKET would be fd-free, but socket options on a direct descriptor need Linux
+     * 6.7, and TCP_NODELAY is not optional: without it a small write (an APF WINDOW_ADJUST, a
+     * keep-alive) waits behind Nagle for the peer's delayed ACK, 40 ms. */
+    int one = 1;
+    int fd = socket(dst->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 && (src || (errno != EMFILE && errno != ENFILE)))
+        return -errno;
+    /* out of process fds (a connect storm past RLIMIT_NOFILE): a direct socket still works,
+     * without TCP_NODELAY */
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (src) {
-        int one = 1;
-        fd = socket(dst->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return -errno;
         /* pick the port at connect time, by the full 4-tuple: more than 28k connections per
          * source address when destinations differ */
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
