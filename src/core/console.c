@@ -104,10 +104,9 @@ void console_fail(struct console *c, enum cerr e, const char *detail)
         console_send_socks_output(c);
     } else if (c->proto == CP_HTTP) {
         char body[320];
-        snprintf(body, sizeof(body), "mpsd: %s%s%s%s%s\n", ci->what, detail ? ": " : "",
-                 detail ? detail : "", c->name[0] ? " (device " : "", c->name[0] ? c->name : "");
-        if (c->name[0])
-            strcat(body + strlen(body) - 1, ")\n");
+        snprintf(body, sizeof(body), "mpsd: %s%s%s%s%s%s\n", ci->what, detail ? ": " : "",
+                 detail ? detail : "", c->name[0] ? " (device " : "", c->name,
+                 c->name[0] ? ")" : "");
         uint8_t out[768];
         ssize_t n = http_pack_response(
             out, sizeof(out), ci->http,
