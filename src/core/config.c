@@ -103,7 +103,7 @@ void config_defaults(struct config *cfg)
     cfg->request_timeout_ms = 10000;
     cfg->open_timeout_ms = 10000;
     cfg->idle_timeout_ms = 900000;
-    cfg->channel_window = 128 * 1024;
+    cfg->channel_window = 512 * 1024;
     cfg->max_head = 8192;
     cfg->recv_buffer_size = 16 * 1024;
     cfg->recv_buffer_count = 512;
@@ -515,6 +515,11 @@ static void cross_check(struct parse_state *ps)
                       "denied by default");
         check_readable(ps, "users", c->users, false);
     }
+    if (c->channel_window < c->max_head)
+        add_error(ps->errs, seen_line(ps, "channel_window"),
+                  "channel_window (%u) must be at least max_head (%u): a device's HTTP response "
+                  "head has to fit in the window it may send",
+                  c->channel_window, c->max_head);
     if (c->recv_buffer_count & (c->recv_buffer_count - 1))
         add_error(ps->errs, seen_line(ps, "recv_buffer_count"),
                   "recv_buffer_count (%u) must be a power of two (io_uring buffer rings)",
