@@ -791,15 +791,23 @@ static void on_close(ring_conn *conn, int err)
     console_free(c);
 }
 
+/* The request phase is over (or the session is): wipe what it held (passwords) and free it. */
+void console_free_request(struct console *c)
+{
+    if (!c->rq)
+        return;
+    if (c->proto == CP_SOCKS)
+        socks_wipe(&c->rq->socks);
+    else
+        httpproxy_wipe(&c->rq->http);
+    explicit_bzero(c->rq, sizeof(*c->rq));
+    free(c->rq);
+    c->rq = NULL;
+}
+
 void console_free(struct console *c)
 {
-    if (c->rq) {
-        if (c->proto == CP_SOCKS)
-            socks_wipe(&c->rq->socks);
-        else
-            httpproxy_wipe(&c->rq->http);
-        free(c->rq);
-    }
+    console_free_request(c);
     console_relay_free(c);
     free(c->in);
     if (c->listed)

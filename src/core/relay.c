@@ -105,14 +105,7 @@ static void e_opened(struct chan_end *e)
         console_fail(c, CE_INTERNAL, "out of memory");
         return;
     }
-    if (c->rq) {
-        if (c->proto == CP_SOCKS)
-            socks_wipe(&c->rq->socks);
-        else
-            httpproxy_wipe(&c->rq->http);
-        free(c->rq);
-        c->rq = NULL;
-    }
+    console_free_request(c);
     char g[GUID_STRLEN + 1];
     guid_format(&c->device, g);
     log_info("console %s user %s: device %s (%s) port %u: channel %u open", c->peer,

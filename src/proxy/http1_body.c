@@ -199,49 +199,26 @@ bool http_body_eof(http_body *b)
 /* --- replies -----------------------------------------------------------------------------------
  */
 
-typedef struct writer {
-    uint8_t *out;
-    size_t cap, len;
-    bool full;
-} writer;
-
-static void put(writer *w, const void *p, size_t n)
-{
-    if (n == 0)
-        return;
-    if (w->full || n > w->cap - w->len) {
-        w->full = true;
-        return;
-    }
-    memcpy(w->out + w->len, p, n);
-    w->len += n;
-}
-
-static void puts_(writer *w, const char *s)
-{
-    put(w, s, strlen(s));
-}
-
 ssize_t http_pack_response(uint8_t *out, size_t cap, int status, const char *extra_headers,
                            const char *body, bool keep_alive)
 {
     char num[48];
-    writer w = {out, cap, 0, false};
+    http_writer w = {out, cap, 0, false};
     if (status < 100 || status > 999 || !out)
         return -1;
     size_t blen = body ? strlen(body) : 0;
     snprintf(num, sizeof num, "%d ", status);
-    puts_(&w, "HTTP/1.1 ");
-    puts_(&w, num);
-    puts_(&w, http_reason(status));
-    puts_(&w, "\r\n");
+    http_puts(&w, "HTTP/1.1 ");
+    http_puts(&w, num);
+    http_puts(&w, http_reason(status));
+    http_puts(&w, "\r\n");
     if (extra_headers)
-        puts_(&w, extra_headers);
+        http_puts(&w, extra_headers);
     snprintf(num, sizeof num, "%zu", blen);
-    puts_(&w, "Content-Type: text/plain\r\nContent-Length: ");
-    puts_(&w, num);
-    puts_(&w, keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
-    put(&w, body, blen);
+    http_puts(&w, "Content-Type: text/plain\r\nContent-Length: ");
+    http_puts(&w, num);
+    http_puts(&w, keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
+    http_put(&w, body, blen);
     return w.full ? -1 : (ssize_t)w.len;
 }
 

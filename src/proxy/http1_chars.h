@@ -42,4 +42,29 @@ static inline bool mem_ieq(const char *a, const char *b, size_t n)
 /* Zero fields take the defaults; the head length must fit the int the parsers return. */
 http_limits http1_limits_fix(const http_limits *lim);
 
+/* --- a bounded output buffer: writes stop (and remember it) at the first that does not fit --- */
+
+typedef struct http_writer {
+    uint8_t *out;
+    size_t cap, len;
+    bool full;
+} http_writer;
+
+static inline void http_put(http_writer *w, const void *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (w->full || n > w->cap - w->len) {
+        w->full = true;
+        return;
+    }
+    memcpy(w->out + w->len, p, n);
+    w->len += n;
+}
+
+static inline void http_puts(http_writer *w, const char *s)
+{
+    http_put(w, s, strlen(s));
+}
+
 #endif

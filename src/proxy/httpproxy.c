@@ -9,6 +9,7 @@
  * headers stop here: the device hop has its own connection semantics.
  */
 #include "httpproxy.h"
+#include "http1_chars.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -235,32 +236,9 @@ int httpproxy_parse(const uint8_t *p, size_t n, const http_limits *lim, httpprox
 /* --- rewrite -----------------------------------------------------------------------------------
  */
 
-typedef struct hp_writer {
-    uint8_t *out;
-    size_t cap, len;
-    bool full;
-} hp_writer;
-
-static void wput(hp_writer *w, const void *p, size_t n)
+static void wslice(http_writer *w, http_slice s)
 {
-    if (n == 0)
-        return;
-    if (w->full || n > w->cap - w->len) {
-        w->full = true;
-        return;
-    }
-    memcpy(w->out + w->len, p, n);
-    w->len += n;
-}
-
-static void wputs(hp_writer *w, const char *s)
-{
-    wput(w, s, strlen(s));
-}
-
-static void wslice(hp_writer *w, http_slice s)
-{
-    wput(w, s.p, s.len);
+    http_put(w, s.p, s.len);
 }
 
 /* Whether a Connection header of the request names this header. */
@@ -291,44 +269,44 @@ static bool hop_by_hop(const http_head *h, http_slice name)
     return named_in_connection(h, name);
 }
 
-static void write_host(hp_writer *w, const httpproxy_req *req)
+static void write_host(http_writer *w, const httpproxy_req *req)
 {
     char port[8];
     bool v6 = memchr(req->host, ':', req->host_len) != NULL;
-    wputs(w, v6 ? "Host: [" : "Host: ");
-    wput(w, req->host, req->host_len);
+    http_puts(w, v6 ? "Host: [" : "Host: ");
+    http_put(w, req->host, req->host_len);
     snprintf(port, sizeof port, "%u", (unsigned)req->port);
-    wputs(w, v6 ? "]:" : ":");
-    wputs(w, port);
-    wputs(w, "\r\n");
+    http_puts(w, v6 ? "]:" : ":");
+    http_puts(w, port);
+    http_puts(w, "\r\n");
 }
 
 ssize_t httpproxy_rewrite(const httpproxy_req *req, uint8_t *out, size_t cap)
 {
     const http_head *h = &req->head;
-    hp_writer w = {out, cap, 0, false};
+    http_writer w = {out, cap, 0, false};
     if (req->kind != HTTPPROXY_FORWARD || !out)
         return -1;
     wslice(&w, h->method);
-    wputs(&w, " ");
+    http_puts(&w, " ");
     if (req->path.len == 0 || req->path.p[0] == '?')
-        wputs(&w, "/");
+        http_puts(&w, "/");
     wslice(&w, req->path);
-    wputs(&w, h->minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
+    http_puts(&w, h->minor == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
     write_host(&w, req);
     for (size_t i = 0; i < h->nheaders; i++) {
         if (hop_by_hop(h, h->headers[i].name))
             continue;
         wslice(&w, h->headers[i].name);
-        wputs(&w, ": ");
+        http_puts(&w, ": ");
         wslice(&w, h->headers[i].value);
-        wputs(&w, "\r\n");
+        http_puts(&w, "\r\n");
     }
     if (h->minor == 1 && !h->keep_alive)
-        wputs(&w, "Connection: close\r\n");
+        http_puts(&w, "Connection: close\r\n");
     else if (h->minor == 0 && h->keep_alive)
-        wputs(&w, "Connection: keep-alive\r\n");
-    wputs(&w, "\r\n");
+        http_puts(&w, "Connection: keep-alive\r\n");
+    http_puts(&w, "\r\n");
     return w.full ? -1 : (ssize_t)w.len;
 }
 
