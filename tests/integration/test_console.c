@@ -1187,6 +1187,20 @@ Test(console, open_proxy_attempts_are_refused_and_connect_nowhere, .timeout = 90
 
 /* ===================================================================================== 7 */
 
+/* Under ASan (the test is built like mpsd) the allocator's quarantine keeps every freed
+ * CHANNEL_DATA buffer resident for a while, so RSS follows traffic, not queues: a looser bound
+ * there; the plain build holds mpsd to "a few MiB". */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_SLACK_KIB 16384
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RSS_SLACK_KIB 16384
+#endif
+#endif
+#ifndef RSS_SLACK_KIB
+#define RSS_SLACK_KIB 4096
+#endif
+
 static long rss_kib(pid_t pid)
 {
     char path[64], line[256];
@@ -1225,7 +1239,7 @@ Test(console, a_console_that_stops_reading_does_not_grow_mpsd, .timeout = 120)
     /* reading nothing for a few seconds is the point: a growing queue would show by then */
     usleep(4000 * 1000);
     long after = rss_kib(f.p.pid);
-    cr_expect_lt(after - before, 4096, "mpsd grew %ld KiB while the console read nothing",
+    cr_expect_lt(after - before, RSS_SLACK_KIB, "mpsd grew %ld KiB while the console read nothing",
                  after - before);
     size_t got = 0;
     long long end = now_ms() + 90000;
