@@ -383,7 +383,7 @@ static void on_open_http(ring_conn *conn)
 
 /* "<name>.<suffix>" names <name>: the configured suffixes are stripped (case-insensitive, at a
  * label boundary). */
-static size_t strip_suffix(const struct config *cfg, const char *name, size_t len)
+size_t console_strip_suffix(const struct config *cfg, const char *name, size_t len)
 {
     for (unsigned i = 0; i < cfg->n_name_suffix; i++) {
         size_t sl = strlen(cfg->name_suffix[i]);
@@ -399,7 +399,7 @@ static size_t strip_suffix(const struct config *cfg, const char *name, size_t le
 static int resolve(struct console *c, const char *host, size_t hlen, dir_entry *e)
 {
     struct mpsd *m = console_m(c);
-    size_t n = strip_suffix(&m->cfg, host, hlen);
+    size_t n = console_strip_suffix(&m->cfg, host, hlen);
     log_sanitize_n(host, n, c->name, sizeof(c->name));
     guid g;
     if (guid_parse_loose(host, n, &g) == 0)
@@ -585,6 +585,10 @@ static void http_request(struct console *c)
         console_in_consume(c, (size_t)rc); /* what follows the head is the tunnel's payload */
     /* FORWARD keeps the head in c->in: relay.c rewrites it when the channel is open */
     c->state = ST_REQUEST;
+    /* known before the credentials are checked: a refusal's log line names device and port */
+    c->port = r->port;
+    log_sanitize_n(r->host, console_strip_suffix(&console_m(c)->cfg, r->host, r->host_len), c->name,
+                   sizeof(c->name));
     if (r->has_auth) {
         char user[256];
         size_t ulen = r->user_len < sizeof(user) ? r->user_len : sizeof(user) - 1;

@@ -104,6 +104,8 @@ extern const struct chan_end_ops console_end_ops;
 struct console *console_new(struct wctx *wc, enum cproto proto);
 void console_free(struct console *c);
 void console_free_request(struct console *c);
+/* The length of name without a configured name_suffix (case-insensitive, at a label boundary). */
+size_t console_strip_suffix(const struct config *cfg, const char *name, size_t len);
 void console_fail(struct console *c, enum cerr e, const char *detail);
 void console_fail_http(struct console *c, int status, const char *detail);
 void console_fail_http_or_bad(struct console *c);

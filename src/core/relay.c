@@ -337,15 +337,7 @@ static bool same_device(struct console *c, const httpproxy_req *r)
     if (r->port != c->port)
         return false;
     struct mpsd *m = console_m(c);
-    size_t n = r->host_len;
-    for (unsigned i = 0; i < m->cfg.n_name_suffix; i++) {
-        size_t sl = strlen(m->cfg.name_suffix[i]);
-        if (n > sl + 1 && r->host[n - sl - 1] == '.' &&
-            !strcmp(r->host + n - sl, m->cfg.name_suffix[i])) {
-            n -= sl + 1;
-            break;
-        }
-    }
+    size_t n = console_strip_suffix(&m->cfg, r->host, r->host_len);
     guid g;
     dir_entry e;
     if (guid_parse_loose(r->host, n, &g) == 0)

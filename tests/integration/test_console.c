@@ -736,7 +736,8 @@ Test(console, errors_unknown_port_acl_and_credentials, .timeout = 120)
     cr_expect(eof_within(s.fd, 5000), "closed after the failed login");
     close(s.fd);
     struct hresp *r = http_proxy(&f, false, "alice", "wrong-password", "amt-0", 16992);
-    expect_http(r, 407, "mpsd: authentication failed: wrong password\n", "HTTP wrong password");
+    expect_http(r, 407, "mpsd: authentication failed: wrong password (device amt-0)\n",
+                "HTTP wrong password");
     cr_expect(strstr(r->text, "\r\nProxy-Authenticate: Basic realm=\"mpsd\""), "%s", r->text);
     r = http_proxy(&f, true, "mallory", "x", "amt-0", 16992);
     cr_expect_eq(r->status, 407, "unknown user: %s", r->text);
@@ -753,7 +754,7 @@ Test(console, errors_unknown_port_acl_and_credentials, .timeout = 120)
     cr_expect(eof_within(s.fd, 5000));
     close(s.fd);
     r = http_proxy(&f, false, NULL, NULL, "amt-0", 16992);
-    expect_http(r, 407, "mpsd: no credentials given\n", "HTTP no credentials");
+    expect_http(r, 407, "mpsd: no credentials given (device amt-0)\n", "HTTP no credentials");
     cr_expect(strstr(r->text, "\r\nProxy-Authenticate: Basic realm=\"mpsd\""), "%s", r->text);
     cr_expect_geq(fx_stat(&f, "console_auth_missing"), 1);
     expect_refusal_line(&f, "-", "amt-0", 16992, "no credentials given", 1);
@@ -1365,7 +1366,7 @@ Test(console, sighup_users_reload_keeps_sessions_and_applies_to_new_ones, .timeo
     cr_expect_eq(s.auth, 1, "bob was removed: his new login is refused (auth %d)", s.auth);
     close(s.fd);
     expect_http(http_proxy(&f, false, "bob", BOB_PW, "amt-0", 16992), 407,
-                "mpsd: authentication failed: unknown user\n", "HTTP bob removed");
+                "mpsd: authentication failed: unknown user (device amt-0)\n", "HTTP bob removed");
     int c = socks5_open(f.socks_port, "carol", CAROL_PW, "amt-0", 16992);
     get_names(c, "amt-0", "carol after the reload");
     close(c);
