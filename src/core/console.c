@@ -18,6 +18,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
 /* --- errors a console can get, with what each protocol answers --- */
 
 static const struct cerr_info {
@@ -174,9 +177,15 @@ int console_in_append(struct console *c, const uint8_t *p, size_t n, size_t cap)
             ncap *= 2;
         if (ncap > cap)
             ncap = cap;
-        uint8_t *b = realloc(c->in, ncap);
+        /* not realloc: the old block may hold the console's credentials; it is wiped first */
+        uint8_t *b = malloc(ncap);
         if (!b)
             return -ENOMEM;
+        if (c->in) {
+            memcpy(b, c->in, c->in_len);
+            explicit_bzero(c->in, c->in_cap);
+            free(c->in);
+        }
         c->in = b;
         c->in_cap = (uint32_t)ncap;
     }
@@ -185,18 +194,28 @@ int console_in_append(struct console *c, const uint8_t *p, size_t n, size_t cap)
     return 0;
 }
 
+static void in_release(struct console *c)
+{
+    if (c->in)
+        explicit_bzero(c->in, c->in_cap);
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = 0;
+}
+
 void console_in_consume(struct console *c, size_t n)
 {
     if (n >= c->in_len) {
-        c->in_len = 0;
         if (c->state == ST_RELAY) { /* an idle session holds no input buffer */
-            free(c->in);
-            c->in = NULL;
-            c->in_cap = 0;
+            in_release(c);
+        } else {
+            explicit_bzero(c->in, c->in_len); /* a request head, credentials with it */
+            c->in_len = 0;
         }
         return;
     }
     memmove(c->in, c->in + n, c->in_len - n);
+    explicit_bzero(c->in + c->in_len - n, n);
     c->in_len -= (uint32_t)n;
 }
 
@@ -208,6 +227,19 @@ size_t console_in_limit(const struct console *c)
     /* Relaying, or waiting for the channel: once the channel cannot take more we stop reading;
      * receives are bounded (one buffer per arming), so at most the buffer in flight follows. */
     return 2 * (size_t)cfg->recv_buffer_size + cfg->max_head;
+}
+
+void console_cred_digest(const char *user, size_t ulen, const char *pw, size_t pwlen,
+                         uint8_t out[32])
+{
+    wc_Sha256 h;
+    static const uint8_t zero = 0;
+    wc_InitSha256(&h);
+    wc_Sha256Update(&h, (const uint8_t *)user, (word32)ulen);
+    wc_Sha256Update(&h, &zero, 1);
+    wc_Sha256Update(&h, (const uint8_t *)pw, (word32)pwlen);
+    wc_Sha256Final(&h, out);
+    wc_Sha256Free(&h);
 }
 
 /* --- worker list --- */
@@ -310,7 +342,9 @@ static bool admit(struct wctx *wc, ring_conn *conn)
 void console_set_caps(struct console *c)
 {
     uint32_t win = console_m(c)->cfg.channel_window;
-    ring_conn_set_send_cap(c->conn, win + 16384, win / 2);
+    /* twice the window: when an HTTP session moves to a new channel on the same worker, the old
+     * channel's last bytes may still be queued while the new one's window fills */
+    ring_conn_set_send_cap(c->conn, 2 * win + 16384, win / 2);
     ring_conn_set_recv_bounded(c->conn, true); /* a pause must stop the console within a buffer */
 }
 
@@ -325,7 +359,7 @@ struct console *console_new(struct wctx *wc, enum cproto proto)
     c->end.ops = &console_end_ops;
     c->end.console = proto != CP_DEVICE;
     ring_timer_init(&c->timer, on_timer);
-    c->opened_ms = c->last_ms = ring_now_ms(wc->w);
+    c->opened_ms = c->last_ms = c->req_ms = ring_now_ms(wc->w);
     atomic_fetch_add(&wc->m->consoles, 1);
     list_add(c);
     return c;
@@ -448,11 +482,13 @@ static void auth_answered(struct wctx *wc, uint64_t conn_id, const struct auth_r
     struct console *c = conn ? ring_conn_user(conn) : NULL;
     if (!c || c->closing || c->state != ST_AUTH)
         return;
-    if (res->status == USERS_OK)
+    if (res->status == USERS_OK) {
         authed(c);
-    else
+    } else {
+        c->has_cred_digest = false;
         console_fail(c, res->status == USERS_ERROR ? CE_INTERNAL : CE_AUTH,
                      users_status_str((users_status)res->status));
+    }
 }
 
 /* Checks user/password; the answer continues the request (now or from the auth pool). */
@@ -482,7 +518,9 @@ static void start_auth(struct console *c, const char *user, size_t ulen, const c
                           .pw = pw,
                           .pwlen = pwlen,
                           .conn_id = c->conn_id,
-                          .deadline_ms = c->opened_ms + console_m(c)->cfg.request_timeout_ms};
+                          .deadline_ms = c->req_ms + console_m(c)->cfg.request_timeout_ms};
+    console_cred_digest(user, ulen, pw, pwlen, c->cred_digest);
+    c->has_cred_digest = true; /* it counts only once the check below says OK */
     struct auth_res res;
     c->state = ST_AUTH;
     int rc = auth_check(c->wc, &rq, auth_answered, &res);
@@ -666,8 +704,16 @@ static void do_handoff(struct console *c)
     list_del(c);
     c->conn = NULL;
     c->moving = false;
-    if (ring_conn_handoff(conn, m->workers[c->dworker].w, &console_moved_cbs, c) != 0)
-        c->why = "hand-off to the tunnel's worker failed";
+    int rc = ring_conn_handoff(conn, m->workers[c->dworker].w, &console_moved_cbs, c);
+    if (rc != 0) {
+        /* still ours, on this worker: close it here (on_close frees the console) */
+        c->conn = conn;
+        list_add(c);
+        if (wctx_peer_log_ok(c->wc))
+            log_warn("console %s: hand-off to worker %u failed: %s: closing", c->peer, c->dworker,
+                     strerror(-rc));
+        console_close(c, RING_CLOSE_ABORT, "hand-off to the tunnel's worker failed");
+    }
 }
 
 /* Hands the connection to the worker that owns the device's tunnel (or opens right here). */
@@ -681,7 +727,7 @@ void console_move(struct console *c)
     if (ring_conn_queued(c->conn) > 0) {
         /* a hand-off carries no queued bytes: wait for our replies to go out */
         c->moving = true;
-        ring_conn_set_send_cap(c->conn, console_m(c)->cfg.channel_window + 16384, 0);
+        ring_conn_set_send_cap(c->conn, 2 * console_m(c)->cfg.channel_window + 16384, 0);
         ring_conn_want_writable(c->conn);
         return;
     }
@@ -699,6 +745,10 @@ static void on_open_moved(ring_conn *conn)
     list_add(c);
     console_set_caps(c);
     console_arm(c, m->cfg.request_timeout_ms);
+    if (c->why) { /* it sent more than it may while travelling: its stream is not whole */
+        console_close(c, RING_CLOSE_ABORT, c->why);
+        return;
+    }
     console_attach(c);
 }
 
@@ -813,7 +863,7 @@ void console_free(struct console *c)
 {
     console_free_request(c);
     console_relay_free(c);
-    free(c->in);
+    in_release(c);
     if (c->listed)
         list_del(c);
     atomic_fetch_sub(&c->mref->consoles, 1);

@@ -75,7 +75,7 @@ struct console {
     uint64_t conn_id;
     uint8_t proto, state;
     bool listed, closing, moving, anonymous, loopback, eof_in, close_sent, chan_was_open, http_seen,
-        http_forward, paused, raw_after_upgrade;
+        http_forward, paused;
     const char *why;
     struct creq *rq;
     struct hfwd *hf;
@@ -96,6 +96,11 @@ struct console {
     uint8_t ulen;
     char peer[NETADDR_STRLEN];
     uint64_t opened_ms, last_ms;
+    uint64_t req_ms;  /* when the current request phase began (its deadline counts from here) */
+    unsigned depth;   /* nesting of relay entry points: a switch waits until it is 0 */
+    bool want_switch; /* the next request needs another channel, once nothing is nested */
+    uint8_t cred_digest[32]; /* SHA-256 of the credentials that authenticated the session */
+    bool has_cred_digest;
     ring_timer timer;
 };
 
@@ -119,6 +124,10 @@ void console_in_consume(struct console *c, size_t n);
 size_t console_in_limit(const struct console *c);
 void console_request(struct console *c);
 void console_move(struct console *c);
+/* SHA-256 over user, a 0 byte and password: how a session recognises the credentials later
+ * requests carry without keeping the password. */
+void console_cred_digest(const char *user, size_t ulen, const char *pw, size_t pwlen,
+                         uint8_t out[32]);
 struct mpsd *console_m(const struct console *c);
 
 /* relay.c */

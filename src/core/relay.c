@@ -105,6 +105,14 @@ static void e_opened(struct chan_end *e)
         console_fail(c, CE_INTERNAL, "out of memory");
         return;
     }
+    if (c->hf) { /* a fresh channel: fresh framing */
+        struct hfwd *h = c->hf;
+        uint8_t *rh = h->rh;
+        uint32_t rc = h->rh_cap;
+        memset(h, 0, sizeof(*h));
+        h->rh = rh;
+        h->rh_cap = rc;
+    }
     console_free_request(c);
     char g[GUID_STRLEN + 1];
     guid_format(&c->device, g);
@@ -165,7 +173,36 @@ void console_relay_drained(struct console *c)
         ring_conn_want_writable(c->conn);
 }
 
+/* --- entry points ---
+ * A console's events arrive from two sides (its own connection, and the tunnel's APF callbacks)
+ * and call each other (a response ending lets a held request go up). What would drop the
+ * channel and its framing state under a caller's feet, a switch to another channel, is only
+ * noted inside; it runs when the outermost entry point unwinds. */
+
 static void start_switch(struct console *c);
+
+static void enter(struct console *c)
+{
+    c->depth++;
+}
+
+static void leave(struct console *c)
+{
+    if (--c->depth == 0 && c->want_switch && !c->closing) {
+        c->want_switch = false;
+        start_switch(c);
+    }
+}
+
+/* The device broke HTTP framing: nothing more of this channel can be trusted to belong to a
+ * request, so the console goes (its bytes so far were each a response it asked for). */
+static void device_framing_error(struct console *c, const char *why)
+{
+    if (wctx_peer_log_ok(c->wc))
+        log_warn("console %s user %s device %s port %u: %s: closing", c->peer,
+                 c->ulen ? c->user : "-", c->name, c->port, why);
+    console_close(c, RING_CLOSE_ABORT, why);
+}
 
 static void response_done(struct console *c)
 {
@@ -182,7 +219,7 @@ static void response_done(struct console *c)
         return;
     }
     if (h->switching)
-        start_switch(c);
+        c->want_switch = true;
     else
         console_relay_up(c, NULL, 0); /* requests held back at the pipelining bound */
 }
@@ -199,20 +236,18 @@ static ssize_t response_head(struct console *c, const uint8_t *p, size_t n, bool
         *bad = n >= lim.max_head;
         return 0;
     }
-    if (rc < 0) {
+    /* 101: mpsd strips Upgrade from every request it forwards, so no device may switch */
+    if (rc < 0 || hd.status == 101) {
         *bad = true;
         return 0;
     }
     deliver_down(c, p, (size_t)rc);
-    if (hd.status >= 100 && hd.status < 200 && hd.status != 101)
+    if (hd.status >= 100 && hd.status < 200)
         return rc; /* interim: the final response follows */
-    if (hd.status == 101) {
-        /* protocol switch: from here on the bytes flow raw both ways */
-        c->raw_after_upgrade = true;
-        return rc;
-    }
     http_body_init(&h->resp, hd.body, hd.content_length, &lim);
     h->in_resp_body = true;
+    if (hd.body == HTTP_BODY_UNTIL_CLOSE)
+        h->last = true; /* the device ends it by closing: so does the console */
     if (http_body_done(&h->resp))
         response_done(c);
     return rc;
@@ -221,11 +256,11 @@ static ssize_t response_head(struct console *c, const uint8_t *p, size_t n, bool
 static void forward_down(struct console *c, const uint8_t *p, size_t n)
 {
     struct hfwd *h = c->hf;
-    while (n && !c->closing && c->hf && !c->raw_after_upgrade) {
+    while (n && !c->closing) {
         if (h->in_resp_body) {
             ssize_t k = http_body_scan(&h->resp, p, n);
             if (k < 0) {
-                console_close(c, RING_CLOSE_ABORT, "the device sent a malformed chunked body");
+                device_framing_error(c, "the device sent a malformed chunked body");
                 return;
             }
             deliver_down(c, p, (size_t)k);
@@ -235,35 +270,38 @@ static void forward_down(struct console *c, const uint8_t *p, size_t n)
                 response_done(c);
             continue;
         }
+        if (!h->outstanding || c->want_switch) {
+            device_framing_error(c, "the device sent a response nobody asked for");
+            return;
+        }
         bool bad = false;
         ssize_t k;
         if (!h->rh_len) {
             k = response_head(c, p, n, &bad);
+            if (bad)
+                break;
             if (k > 0) {
                 p += k;
                 n -= (size_t)k;
                 continue;
             }
         }
-        if (bad)
-            goto bad_head;
         /* a head split across CHANNEL_DATA: assemble it (bounded by max_head) */
-        size_t room = console_m(c)->cfg.max_head - h->rh_len, take = n < room ? n : room;
-        if (h->rh_len + take > h->rh_cap) {
-            uint8_t *b = realloc(h->rh, console_m(c)->cfg.max_head);
-            if (!b) {
+        uint32_t cap = console_m(c)->cfg.max_head;
+        size_t take = n < cap - h->rh_len ? n : cap - h->rh_len;
+        if (!h->rh) {
+            if (!(h->rh = malloc(cap))) {
                 console_close(c, RING_CLOSE_ABORT, "out of memory");
                 return;
             }
-            h->rh = b;
-            h->rh_cap = console_m(c)->cfg.max_head;
+            h->rh_cap = cap;
         }
         size_t old = h->rh_len;
         memcpy(h->rh + old, p, take);
         h->rh_len += (uint32_t)take;
         k = response_head(c, h->rh, h->rh_len, &bad);
         if (bad)
-            goto bad_head;
+            break;
         if (k == 0) {
             p += take;
             n -= take;
@@ -275,10 +313,7 @@ static void forward_down(struct console *c, const uint8_t *p, size_t n)
         h->rh_len = 0;
     }
     if (n && !c->closing)
-        deliver_down(c, p, n); /* after an upgrade */
-    return;
-bad_head:
-    console_close(c, RING_CLOSE_ABORT, "the device sent a malformed HTTP response head");
+        device_framing_error(c, "the device sent a malformed HTTP response head");
 }
 
 static void e_data(struct chan_end *e, const uint8_t *p, size_t n)
@@ -292,11 +327,13 @@ static void e_data(struct chan_end *e, const uint8_t *p, size_t n)
             console_close(c, RING_CLOSE_ABORT, "device sent beyond its window");
         return;
     }
-    if (c->hf && !c->raw_after_upgrade)
+    enter(c);
+    if (c->hf)
         forward_down(c, p, n);
     else
         deliver_down(c, p, n);
     console_relay_drained(c);
+    leave(c);
 }
 
 static void e_closed(struct chan_end *e, const char *why)
@@ -308,18 +345,19 @@ static void e_closed(struct chan_end *e, const char *why)
         console_fail(c, CE_UNKNOWN, why);
         return;
     }
+    enter(c);
     struct hfwd *h = c->hf;
-    if (h && !c->raw_after_upgrade && h->in_resp_body && http_body_eof(&h->resp))
+    if (h && h->in_resp_body && http_body_eof(&h->resp))
         response_done(c); /* a body delimited by the close is complete */
-    if (c->closing)
-        return;
-    if (h && !c->raw_after_upgrade && !h->outstanding && !h->last && !c->eof_in) {
+    if (!c->closing && h && !h->outstanding && !h->last && !c->eof_in &&
+        !atomic_load(&console_m(c)->draining)) {
         /* the device closed its HTTP connection between requests: the console's next request
          * gets a fresh channel */
-        start_switch(c);
-        return;
+        c->want_switch = true;
+    } else if (!c->closing && !c->want_switch) {
+        console_close(c, RING_CLOSE_GRACEFUL, why);
     }
-    console_close(c, RING_CLOSE_GRACEFUL, why);
+    leave(c);
 }
 
 const struct chan_end_ops console_end_ops = {
@@ -345,6 +383,23 @@ static bool same_device(struct console *c, const httpproxy_req *r)
     return dir_lookup_host(m->directory, r->host, n, &e) == 0 && guid_eq(&e.guid, &c->device);
 }
 
+/* A later request's credentials are the session's only if they are the very ones that
+ * authenticated it (user and password: the digest), else the request is checked afresh. */
+static bool same_credentials(struct console *c, const httpproxy_req *r)
+{
+    if (!r->has_auth)
+        return true; /* the connection is authenticated already */
+    if (!c->has_cred_digest)
+        return false;
+    uint8_t d[32];
+    console_cred_digest(r->user, r->user_len, r->pass, r->pass_len, d);
+    unsigned diff = 0;
+    for (int i = 0; i < 32; i++)
+        diff |= (unsigned)(d[i] ^ c->cred_digest[i]);
+    explicit_bzero(d, sizeof(d));
+    return diff == 0;
+}
+
 /* Replaces the head at the front of c->in (hl bytes) with its origin-form rewrite. */
 static int rewrite_head(struct console *c, const httpproxy_req *r, size_t hl)
 {
@@ -359,102 +414,131 @@ static int rewrite_head(struct console *c, const httpproxy_req *r, size_t hl)
     }
     size_t need = c->in_len - hl + (size_t)wl;
     if (need > c->in_cap) {
-        uint8_t *b = realloc(c->in, need);
+        /* not realloc: the old block held the console's credentials, it is wiped first */
+        uint8_t *b = malloc(need);
         if (!b) {
             free(tmp);
             return -ENOMEM;
         }
+        memcpy(b, c->in, c->in_len);
+        explicit_bzero(c->in, c->in_cap);
+        free(c->in);
         c->in = b;
         c->in_cap = (uint32_t)need;
     }
     memmove(c->in + wl, c->in + hl, c->in_len - hl);
     memcpy(c->in, tmp, (size_t)wl);
+    if ((size_t)wl < hl) /* the tail the shorter head left: it held Proxy-Authorization */
+        explicit_bzero(c->in + need, hl - (size_t)wl);
     c->in_len = (uint32_t)need;
     c->hf->pass = (uint32_t)wl;
     free(tmp);
     return 0;
 }
 
-/* How many bytes at the front of c->in may go up now (HTTP forwarding). */
-static size_t frame_up(struct console *c)
+enum frame { FRAME_GO, FRAME_NEED, FRAME_HOLD };
+
+/* A request the console sent on an HTTP forwarding session is bad: with responses still owed
+ * an error reply would land among them, so the connection is cut instead. */
+static void frame_fail(struct console *c, int status, const char *detail)
+{
+    if (c->hf->outstanding) {
+        STAT_INC(&c->wc->stats, console_bad_request);
+        if (wctx_peer_log_ok(c->wc))
+            log_warn("console %s user %s: malformed proxy request: %s: closing", c->peer,
+                     c->ulen ? c->user : "-", detail);
+        console_close(c, RING_CLOSE_ABORT, "malformed request");
+    } else {
+        console_fail_http(c, status, detail);
+    }
+}
+
+/* What may go up now from the front of c->in (HTTP forwarding): *go bytes, or nothing because
+ * the rest of a head has not come (NEED: keep reading) or because we wait for responses (HOLD).
+ */
+static enum frame frame_up(struct console *c, size_t *go)
 {
     struct hfwd *h = c->hf;
-    if (h->pass || !c->in_len || h->switching || c->closing)
-        return h->pass;
+    *go = 0;
+    if (h->pass) {
+        *go = h->pass;
+        return FRAME_GO;
+    }
+    if (h->switching || h->last || c->closing)
+        return FRAME_HOLD;
     if (h->in_req_body) {
         ssize_t k = http_body_scan(&h->req, c->in, c->in_len);
         if (k < 0) {
-            console_fail_http(c, 400, "malformed chunked request body");
-            return 0;
+            frame_fail(c, 400, "malformed chunked request body");
+            return FRAME_HOLD;
         }
         h->pass = (uint32_t)k;
         if (http_body_done(&h->req))
             h->in_req_body = false;
-        return h->pass;
+        *go = h->pass;
+        return k ? FRAME_GO : FRAME_NEED;
     }
-    if (h->last)
-        return 0; /* the console said this was its last request: the rest is ignored */
     if (h->outstanding >= 64)
-        return 0; /* pipelining bound: wait for responses */
+        return FRAME_HOLD; /* pipelining bound: wait for responses */
     http_limits lim;
     http_limits_of(c, &lim);
     httpproxy_req r;
     int rc = httpproxy_parse(c->in, c->in_len, &lim, &r);
     if (rc == HTTP_AGAIN) {
-        if (c->in_len >= lim.max_head)
-            console_fail_http(c, 431, "request head too large");
-        return 0;
+        if (c->in_len < lim.max_head)
+            return FRAME_NEED;
+        frame_fail(c, 431, "request head too large");
+        return FRAME_HOLD;
     }
     if (rc < 0) {
-        console_fail_http(c, httpproxy_err_status(rc), httpproxy_strerror(rc));
-        return 0;
+        frame_fail(c, httpproxy_err_status(rc), httpproxy_strerror(rc));
+        return FRAME_HOLD;
     }
-    bool same = r.kind == HTTPPROXY_FORWARD && same_device(c, &r) &&
-                (!r.has_auth || (r.user_len == c->ulen && !memcmp(r.user, c->user, c->ulen)));
+    bool same = r.kind == HTTPPROXY_FORWARD && same_device(c, &r) && same_credentials(c, &r);
     if (!same) {
         httpproxy_wipe(&r);
         h->switching = true;
         if (!h->outstanding)
-            start_switch(c);
-        return 0;
+            c->want_switch = true;
+        return FRAME_HOLD;
     }
     if (rewrite_head(c, &r, (size_t)rc) < 0) {
         httpproxy_wipe(&r);
-        console_fail(c, CE_INTERNAL, "cannot rewrite the request");
-        return 0;
+        console_close(c, RING_CLOSE_ABORT, "cannot rewrite the request");
+        return FRAME_HOLD;
     }
-    if (h->outstanding < 64 && http_slice_eq(r.head.method, "HEAD"))
+    if (http_slice_eq(r.head.method, "HEAD"))
         h->head_mask |= 1ull << h->outstanding;
     h->outstanding++;
     http_body_init(&h->req, r.head.body, r.head.content_length, &lim);
     h->in_req_body = !http_body_done(&h->req);
     h->last = !r.head.keep_alive;
     httpproxy_wipe(&r);
-    return h->pass;
+    *go = h->pass;
+    return FRAME_GO;
 }
 
-/* The next request names another device (or needs other credentials, or the device closed):
- * let this channel go and run the request phase again on what the console sent. */
+/* The next request names another device (or port, or carries other credentials), or the device
+ * closed its end: let this channel go and run the request phase again on what the console sent. */
 static void start_switch(struct console *c)
 {
     if (c->end.t)
         tunnel_detach(c->end.t, &c->end);
-    free(c->hf ? c->hf->rh : NULL);
-    free(c->hf);
-    c->hf = NULL;
+    console_relay_free(c);
     c->http_forward = false;
     if (!(c->rq = calloc(1, sizeof(*c->rq)))) {
         console_close(c, RING_CLOSE_ABORT, "out of memory");
         return;
     }
     c->state = ST_REQUEST;
-    console_pause_in(c, false);
+    c->req_ms = ring_now_ms(c->wc->w);
     console_arm(c, console_m(c)->cfg.request_timeout_ms);
-    c->opened_ms = ring_now_ms(c->wc->w); /* the request deadline counts from here */
     if (c->in_len)
         console_request(c);
     else if (c->eof_in)
         console_close(c, RING_CLOSE_GRACEFUL, "console closed");
+    else
+        console_pause_in(c, false);
 }
 
 static void account_up(struct console *c, size_t k)
@@ -463,12 +547,11 @@ static void account_up(struct console *c, size_t k)
     STAT_ADD(&c->wc->stats, console_bytes_up, k);
 }
 
-void console_relay_up(struct console *c, const uint8_t *p, size_t n)
+static void relay_up(struct console *c, const uint8_t *p, size_t n)
 {
-    if (c->closing || c->state != ST_RELAY)
-        return;
-    if (!c->end.t)
-        return; /* the channel is gone; the close is under way */
+    if (c->closing || c->state != ST_RELAY || !c->end.t)
+        return; /* not open yet, or the channel is gone and the close is under way */
+    bool blocked = false;
     if (n && !c->in_len && !c->hf) {
         /* the usual case: straight from the receive buffer into CHANNEL_DATA */
         ssize_t k = tunnel_channel_send(c->end.t, &c->end, p, n);
@@ -485,9 +568,14 @@ void console_relay_up(struct console *c, const uint8_t *p, size_t n)
         return;
     }
     while (c->in_len && c->end.t && !c->closing && c->state == ST_RELAY) {
-        size_t go = c->hf ? frame_up(c) : c->in_len;
-        if (!go || c->closing || c->state != ST_RELAY)
-            break;
+        size_t go = c->in_len;
+        if (c->hf) {
+            enum frame f = frame_up(c, &go);
+            if (f != FRAME_GO) {
+                blocked = f == FRAME_HOLD;
+                break;
+            }
+        }
         ssize_t k = tunnel_channel_send(c->end.t, &c->end, c->in, go);
         if (k < 0) {
             console_close(c, RING_CLOSE_ABORT, "channel send failed");
@@ -497,17 +585,29 @@ void console_relay_up(struct console *c, const uint8_t *p, size_t n)
             c->hf->pass -= (uint32_t)k;
         console_in_consume(c, (size_t)k);
         account_up(c, (size_t)k);
-        if ((size_t)k < go)
+        if ((size_t)k < go) {
+            blocked = true; /* window or tunnel queue: writable() follows */
             break;
+        }
     }
     if (c->closing || c->state != ST_RELAY)
         return;
-    console_pause_in(c, c->in_len > 0);
+    /* read on while the console's bytes go out (or a head is still incomplete), stop while the
+     * channel cannot take them */
+    console_pause_in(c, blocked || (c->in_len && !c->hf));
     if (!c->in_len && c->eof_in && !c->close_sent && c->end.t) {
-        /* APF has no EOF: our CLOSE is the half-close; the device's answer still comes down */
+        /* APF has no EOF: our CLOSE is the half-close; the device's answer still comes down,
+         * within the window left (no WINDOW_ADJUST follows a CLOSE) */
         c->close_sent = true;
         tunnel_channel_close(c->end.t, &c->end);
     }
+}
+
+void console_relay_up(struct console *c, const uint8_t *p, size_t n)
+{
+    enter(c);
+    relay_up(c, p, n);
+    leave(c);
 }
 
 void console_relay_free(struct console *c)
@@ -553,9 +653,7 @@ void console_dev_connected(ring_conn *conn)
     /* what the device sent meanwhile: down it goes, window returns as it drains */
     if (c->in_len) {
         deliver_down(c, c->in, c->in_len);
-        free(c->in);
-        c->in = NULL;
-        c->in_len = c->in_cap = 0;
+        console_in_consume(c, c->in_len); /* ST_RELAY: the buffer goes */
     }
     console_relay_drained(c);
 }
