@@ -279,7 +279,10 @@ static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
         /* apf.md 6.2: method none only with a verified client certificate bound to the TLS
          * session, and only for the device that certificate names: its subject CN must be the
          * GUID the device claims. Any other certificate from the CA proves nothing about it. */
-        if (t->peer_cert && t->has_guid && !strcasecmp(t->peer_cn, t->guid_str)) {
+        guid cert_guid;
+        if (t->peer_cert && t->has_guid &&
+            guid_parse(t->peer_cn, strlen(t->peer_cn), &cert_guid) == 0 &&
+            guid_eq(&cert_guid, &t->guid)) {
             t->authed = true;
             auth_decide(t, CREDS_OK, false);
         } else {
@@ -768,15 +771,25 @@ static void tls_handshake_done(void *user, struct tls_conn *c)
     STAT_INC(&t->wc->stats, tls_ok);
     if (tls_conn_info(c, &info) == 0) {
         t->peer_cert = info.has_peer;
-        const char *cn = info.has_peer ? strstr(info.peer_subject, "/CN=") : NULL;
-        if (cn) {
-            cn += 4;
-            size_t n = strcspn(cn, "/");
-            if (n < sizeof(t->peer_cn)) {
-                memcpy(t->peer_cn, cn, n);
-                t->peer_cn[n] = 0;
-            }
+        /* The device a client certificate names (docs/tls.md "Peer identity"): its one subject
+         * CN, decoded from the DER by the TLS layer (never searched for in the rendered subject,
+         * where "O=x/CN=<guid>" looks like a CN), parsed as a GUID. A urn:uuid SAN, or a
+         * dNSName that is a GUID, naming another device makes the certificate name none.
+         * peer_cn holds the canonical form of the GUID, or "". */
+        const struct tls_cert_id *id = &info.peer_id;
+        guid named, san;
+        bool names = info.has_peer && id->cn_count == 1 && !id->san_ids_bad &&
+                     guid_parse(id->cn, strlen(id->cn), &named) == 0;
+        for (unsigned i = 0; names && i < id->n_san_ids; i++) {
+            const char *v = id->san_ids[i].value;
+            if (guid_parse(v, strlen(v), &san) == 0)
+                names = guid_eq(&san, &named);
+            else
+                names = id->san_ids[i].kind != TLS_SAN_URN_UUID; /* a plain host name is fine */
         }
+        t->peer_cn[0] = '\0';
+        if (names)
+            guid_format(&named, t->peer_cn);
         log_debug("peer %s: TLS up: %s %s%s", t->peer, tls_version_name(info.version), info.cipher,
                   info.resumed ? " (resumed)" : "");
     }

@@ -207,14 +207,56 @@ long tls_conn_write(struct tls_conn *c, const uint8_t *data, size_t n);
 /* Graceful close: sends close_notify through output. */
 int tls_conn_shutdown(struct tls_conn *c);
 
+/* ---- certificate identity ------------------------------------------------------------------
+ * What a certificate says it is, decoded from its DER (the subject's RDN attributes and the
+ * subjectAltName extension), never from a rendered subject string: in "/O=../CN=.." a '/' inside
+ * a value is not escaped, so "O=x/CN=<someone>" would read as naming someone. The layer keeps
+ * strings only where they cannot be ambiguous; what an identity *means* (a device GUID) is the
+ * caller's business. Rules: docs/tls.md "Peer identity". */
+#define TLS_ID_MAX  36 /* longest identity string kept: a canonical GUID */
+#define TLS_ID_SANS 4  /* SAN identity candidates kept; more make san_ids_bad */
+
+enum tls_san_kind {
+    TLS_SAN_DNS = 1,      /* dNSName of 1..TLS_ID_MAX printable ASCII bytes */
+    TLS_SAN_URN_UUID = 2, /* URI "urn:uuid:<value>" (prefix case-insensitive): the value */
+};
+
+struct tls_cert_id {
+    bool decoded;     /* the DER was walked (subject and extensions); false: all else empty */
+    uint8_t cn_count; /* commonName attributes in the subject, every RDN counted (max 255) */
+    /* The subject CN, only when usable: exactly one CN in the whole subject, encoded as
+     * UTF8String, PrintableString or IA5String, 1..TLS_ID_MAX bytes, every byte printable ASCII
+     * (0x20..0x7e: no NUL, no control). Otherwise "" (a certificate that names no one). */
+    char cn[TLS_ID_MAX + 1];
+    uint8_t san_dns_count; /* dNSName entries in subjectAltName (max 255) */
+    uint8_t san_uri_count; /* uniformResourceIdentifier entries (max 255) */
+    /* SAN entries that could carry an identity: every usable urn:uuid value and every short
+     * dNSName (see enum tls_san_kind), in certificate order. */
+    uint8_t n_san_ids;
+    struct {
+        uint8_t kind; /* enum tls_san_kind */
+        char value[TLS_ID_MAX + 1];
+    } san_ids[TLS_ID_SANS];
+    /* A urn:uuid URI whose value is empty, longer than TLS_ID_MAX or not printable ASCII, or
+     * more than TLS_ID_SANS candidates: the SANs cannot be checked, so trust none of it. */
+    bool san_ids_bad;
+};
+/* Decodes a DER certificate's identity fields. 0, or TLS_E_CERT when the DER cannot be walked
+ * (then *out is all zero: no identity). Signature and validity are not checked here. */
+int tls_cert_identity(const uint8_t *der, size_t len, struct tls_cert_id *out);
+
 struct tls_conn_info {
     uint16_t version;   /* TLS_V1_x */
     uint16_t suite;     /* IANA id */
     const char *cipher; /* wolfSSL's name, static */
     bool resumed;
-    bool has_peer;           /* a peer certificate was received and verified */
-    char peer_subject[256];  /* "/C=../O=../CN=.." of the peer leaf */
-    uint8_t peer_sha256[32]; /* fingerprint of the peer leaf (DER) */
+    bool has_peer; /* a peer certificate was received and verified */
+    /* "/C=../O=../CN=.." of the peer leaf, for logs only: bytes outside printable ASCII become
+     * '?', and a '/' inside a value is not escaped, so it is ambiguous. Never parse it: decide
+     * on peer_id. */
+    char peer_subject[256];
+    uint8_t peer_sha256[32];    /* fingerprint of the peer leaf (DER) */
+    struct tls_cert_id peer_id; /* decoded from the peer leaf (all zero without has_peer) */
 };
 int tls_conn_info(const struct tls_conn *c, struct tls_conn_info *out);
 /* Precise text for the last failure ("client offered TLS <= 1.1 ...; profile modern requires

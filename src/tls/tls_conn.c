@@ -361,6 +361,7 @@ int tls_conn_info(const struct tls_conn *c, struct tls_conn_info *out)
         out->has_peer = true;
         memcpy(out->peer_subject, c->peer->subject, sizeof(out->peer_subject));
         memcpy(out->peer_sha256, c->peer->sha256, sizeof(out->peer_sha256));
+        out->peer_id = c->peer->id;
     }
     return 0;
 }

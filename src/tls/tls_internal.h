@@ -38,8 +38,9 @@ void tls_census_unref(struct tls_census_atomic *c);
 enum conn_state { ST_HELLO, ST_HANDSHAKE, ST_OPEN, ST_CLOSED, ST_FAILED };
 
 struct tls_peer {
-    char subject[256];
+    char subject[256]; /* for logs only (sanitized, ambiguous) */
     uint8_t sha256[32];
+    struct tls_cert_id id; /* decoded from the DER: what identity decisions read */
 };
 
 struct tls_conn {

@@ -187,25 +187,37 @@ void tls_verdict_set_current(struct tls_conn *c)
     current = c;
 }
 
+/* For logs only: wolfSSL's rendering, truncated, bytes outside printable ASCII made '?'. */
+static void render_subject(const struct DecodedCert *dc, char *out, size_t cap)
+{
+    size_t n = strnlen(dc->subject, sizeof(dc->subject));
+    n = n < cap - 1 ? n : cap - 1; /* long names: truncate */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)dc->subject[i];
+        out[i] = ch >= 0x20 && ch <= 0x7e ? (char)ch : '?';
+    }
+    out[n] = '\0';
+}
+
+/* The leaf, decoded once: fingerprint, subject for logs, identity fields (tls_ident.c). Any
+ * earlier record of this session is replaced whole; a failure leaves no identity. */
 static void record_peer(struct tls_conn *c, const uint8_t *der, unsigned len)
 {
     struct tls_peer *p = c->peer ? c->peer : calloc(1, sizeof(*p));
     struct DecodedCert *dc = malloc(sizeof(*dc)); /* a few KiB: not on a worker's stack */
-    if (!p || !dc) {
-        if (p != c->peer)
-            free(p);
+    if (!p || !dc) { /* keep nothing stale: no peer rather than another certificate's */
+        free(p);
         free(dc);
+        c->peer = NULL;
         return;
     }
     c->peer = p;
+    memset(p, 0, sizeof(*p));
     wc_Sha256Hash(der, len, p->sha256);
+    tls_cert_identity(der, len, &p->id); /* on failure p->id stays all zero: no identity */
     wc_InitDecodedCert(dc, der, len, NULL);
-    if (wc_ParseCert(dc, CERT_TYPE, NO_VERIFY, NULL) == 0) {
-        size_t n = strnlen(dc->subject, sizeof(dc->subject));
-        n = n < sizeof(p->subject) - 1 ? n : sizeof(p->subject) - 1; /* long names: truncate */
-        memcpy(p->subject, dc->subject, n);
-        p->subject[n] = '\0';
-    }
+    if (wc_ParseCert(dc, CERT_TYPE, NO_VERIFY, NULL) == 0)
+        render_subject(dc, p->subject, sizeof(p->subject));
     wc_FreeDecodedCert(dc);
     free(dc);
 }
