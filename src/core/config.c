@@ -347,10 +347,10 @@ static const char *set_value(struct parse_state *ps, const struct key *k, const 
     case K_UINT:
     case K_DURATION:
     case K_SIZE: {
-        uint32_t v;
+        uint32_t v = 0;
         const char *err;
         if (k->type == K_UINT) {
-            uint64_t u;
+            uint64_t u = 0;
             const char *end;
             err = parse_u64(value, &u, &end);
             if (!err && *end)
