@@ -71,14 +71,14 @@ void fx_start(struct fx *f, const struct fx_opts *o)
 
     char text[8192];
     snprintf(text, sizeof(text),
-             "[mpsd]\nname = 127.0.0.1\nlock_file = %s/lock\nworkers = 2\nlog_level = %s\n"
+             "[mpsd]\nname = 127.0.0.1\nlock_file = %s/lock\nworkers = %d\nlog_level = %s\n"
              "[cira]\nlisten = 127.0.0.1:%d\ncert = %s/server.pem\nkey = %s/server.key\n"
              "keepalive_interval = 1s\nkeepalive_timeout = 3s\nhandshake_timeout = 2s\n"
              "login_timeout = 3s\ndrain_timeout = 3s\n%s%s"
              "[devices]\ncredentials = %s\ngroup_auth = %s\n%s%s",
-             f->dir, o->debug ? "debug" : "info", f->port, f->certs, f->certs, plain,
-             o->cira ? o->cira : "", path, o->no_group ? "false" : "true",
-             o->devices ? o->devices : "", console);
+             f->dir, o->workers > 0 ? o->workers : 2, o->debug ? "debug" : "info", f->port,
+             f->certs, f->certs, plain, o->cira ? o->cira : "", path,
+             o->no_group ? "false" : "true", o->devices ? o->devices : "", console);
     snprintf(f->conf, sizeof(f->conf), "%s/mpsd.conf", f->dir);
     write_file(f->conf, text);
 

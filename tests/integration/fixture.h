@@ -30,6 +30,7 @@ struct fx_opts {
     bool console;              /* a [console] section: SOCKS5/4a and HTTP listeners, users file */
     const char *console_extra; /* extra [console] lines */
     const char *users;         /* the users file's text (fx_user_line makes lines) */
+    int workers;               /* [mpsd] workers (0: 2) */
 };
 
 /* Writes the config and starts mpsd; waits until it runs. [cira] defaults: keepalive 1s/3s,

@@ -1693,3 +1693,414 @@ Test(console, device_initiated_channels_only_to_allowed_destinations, .timeout =
     close(lb);
     fx_stop(&f, SIGTERM);
 }
+
+/* ============================================ 13: HTTP forwarding, the review's scenarios */
+
+/* Each of these reproduces one bug a review found in the absolute-URI forwarding path (relay.c,
+ * console.c), with devices scripted byte by byte over plain APF: what they answer, split how and
+ * when, is the point. One worker, as in the review (a switch between devices stays on it). */
+
+/* A scripted device: confirms every CHANNEL_OPEN (window 64 KiB), records what comes up and
+ * answers mpsd's CHANNEL_CLOSE; the test sends the responses. */
+struct sdev {
+    struct apfdev *d;
+    int opens, closes; /* CHANNEL_OPEN / CHANNEL_CLOSE from mpsd */
+    uint32_t peer;     /* mpsd's id of the channel opened last */
+    bool we_closed;    /* our CLOSE went first: mpsd's is the answer */
+    char up[16384];    /* every CHANNEL_DATA payload, in order */
+    size_t up_len;
+};
+
+static struct sdev *g_sdev[2];
+
+static void sdev_poll(struct sdev *s)
+{
+    apf_msg m;
+    while (apfdev_next(s->d, &m, 0) == 1) {
+        if (m.type == APF_CHANNEL_OPEN) {
+            s->peer = m.u.open.sender;
+            s->we_closed = false;
+            apf_msg r = {.type = APF_CHANNEL_OPEN_CONFIRMATION};
+            r.u.open_confirm.recipient = m.u.open.sender;
+            r.u.open_confirm.sender = 100 + (uint32_t)s->opens++;
+            r.u.open_confirm.window = 65536;
+            r.u.open_confirm.reserved = 0xFFFFFFFF;
+            apfdev_send(s->d, &r);
+        } else if (m.type == APF_CHANNEL_DATA) {
+            size_t n = m.u.data.data.len;
+            cr_assert_lt(s->up_len + n, sizeof(s->up), "more up than expected");
+            memcpy(s->up + s->up_len, m.u.data.data.p, n);
+            s->up_len += n;
+            s->up[s->up_len] = 0;
+        } else if (m.type == APF_CHANNEL_CLOSE) {
+            s->closes++;
+            if (!s->we_closed) {
+                apf_msg r = {.type = APF_CHANNEL_CLOSE};
+                r.u.close.recipient = s->peer;
+                apfdev_send(s->d, &r);
+            }
+        }
+    }
+}
+
+static void sdev_pump(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 2; i++)
+        if (g_sdev[i])
+            sdev_poll(g_sdev[i]);
+}
+
+static void sdev_pump_ms(int ms)
+{
+    long long end = now_ms() + ms;
+    do {
+        sdev_pump(NULL);
+        usleep(5000);
+    } while (now_ms() < end);
+}
+
+static struct sdev *sdev_login(struct fx *f, int slot, const char *uuid, const char *host)
+{
+    struct sdev *s = calloc(1, sizeof(*s));
+    cr_assert_not_null(s);
+    s->d = calloc(1, sizeof(*s->d));
+    cr_assert_not_null(s->d);
+    apfdev_login(s->d, f, uuid, host);
+    g_sdev[slot] = s;
+    return s;
+}
+
+static void sdev_free(struct sdev *s)
+{
+    for (int i = 0; i < 2; i++)
+        if (g_sdev[i] == s)
+            g_sdev[i] = NULL;
+    close(s->d->fd);
+    free(s->d);
+    free(s);
+}
+
+/* Pumps the devices until *n reaches want (a counter of one of them): true if it did in time. */
+static bool sdev_wait(const int *n, int want, int timeout_ms)
+{
+    long long end = now_ms() + timeout_ms;
+    while (*n < want && now_ms() < end)
+        sdev_pump_ms(5);
+    return *n >= want;
+}
+
+/* Pumps the devices until s->up holds needle: true if it did in time. */
+static bool sdev_wait_up(struct sdev *s, const char *needle, int timeout_ms)
+{
+    long long end = now_ms() + timeout_ms;
+    while (!strstr(s->up, needle) && now_ms() < end)
+        sdev_pump_ms(5);
+    return strstr(s->up, needle) != NULL;
+}
+
+/* One CHANNEL_DATA on the device's current channel. */
+static void sdev_data(struct sdev *s, const char *text)
+{
+    apf_msg m = {.type = APF_CHANNEL_DATA};
+    m.u.data.recipient = s->peer;
+    m.u.data.data.p = (const uint8_t *)text;
+    m.u.data.data.len = strlen(text);
+    apfdev_send(s->d, &m);
+}
+
+static void sdev_close(struct sdev *s)
+{
+    s->we_closed = true;
+    apf_msg m = {.type = APF_CHANNEL_CLOSE};
+    m.u.close.recipient = s->peer;
+    apfdev_send(s->d, &m);
+}
+
+/* What a console got: bytes so far, and whether its stream ended (EOF or reset). */
+struct cin {
+    char b[8192];
+    size_t len;
+    bool eof;
+};
+
+/* Reads into r until it holds want bytes, the stream ends or timeout_ms passes (the devices are
+ * served meanwhile). */
+static void cin_read(int fd, struct cin *r, size_t want, int timeout_ms)
+{
+    long long end = now_ms() + timeout_ms;
+    while (r->len < want && r->len < sizeof(r->b) - 1 && !r->eof) {
+        long long left = end - now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int rc = poll(&p, 1, left < 20 ? (int)left : 20);
+        sdev_pump(NULL);
+        if (rc <= 0)
+            continue;
+        ssize_t k = read(fd, r->b + r->len, sizeof(r->b) - 1 - r->len);
+        if (k == 0 || (k < 0 && errno == ECONNRESET))
+            r->eof = true;
+        else if (k > 0)
+            r->len += (size_t)k;
+        r->b[r->len] = 0;
+    }
+}
+
+/* The console's next bytes are exactly text. */
+static void expect_console(int fd, const char *text, const char *what)
+{
+    struct cin r = {.len = 0};
+    cin_read(fd, &r, strlen(text), 3000);
+    cr_expect_str_eq(r.b, text, "%s: the console got '%s' (%s), expected '%s'", what, r.b,
+                     r.eof ? "then EOF" : "open", text);
+}
+
+/* mpsd still runs and printed no sanitizer report. */
+static void expect_mpsd_healthy(struct fx *f)
+{
+    cr_expect_eq(proc_wait_exit(&f->p, 0), -1, "mpsd is gone:\n%s", f->p.out);
+    cr_expect_eq(fx_count(f, "AddressSanitizer"), 0, "%s", f->p.out);
+    cr_expect_eq(fx_count(f, "runtime error:"), 0, "%s", f->p.out);
+}
+
+#define DEVA "da000000-0000-4000-8000-00000000000a"
+#define DEVB "db000000-0000-4000-8000-00000000000b"
+#define REQ_A_THEN_B                                                                               \
+    "GET http://dev-a:16992/x HTTP/1.1\r\nHost: dev-a\r\n\r\n"                                     \
+    "GET http://dev-b:16992/y HTTP/1.1\r\nHost: dev-b\r\n\r\n"
+
+/* Anonymous consoles from loopback (as in the review); request_timeout 5 s, so that a console
+ * left waiting for it shows. */
+static void review_start(struct fx *f, bool anonymous)
+{
+    fx_go(f, &(struct fx_opts){.console = true,
+                               .plain = true,
+                               .workers = 1,
+                               .users = std_users(),
+                               .console_extra = anonymous ? "allow_anonymous_loopback = true\n"
+                                                            "request_timeout = 5s\n"
+                                                          : "request_timeout = 5s\n"});
+}
+
+/* 1: the second request's head comes in two writes; the old code paused the console on the
+ * first half for good. */
+Test(console, http_forward_second_head_in_two_pieces_reaches_the_device, .timeout = 60)
+{
+    struct fx f;
+    review_start(&f, true);
+    struct sdev *a = sdev_login(&f, 0, DEVA, "dev-a");
+    int c = tcp_connect(f.http_port);
+    const char *r1 = "GET http://dev-a:16992/x HTTP/1.1\r\nHost: dev-a\r\n\r\n";
+    write_all(c, r1, strlen(r1));
+    cr_assert(sdev_wait(&a->opens, 1, 3000), "dev-a got no CHANNEL_OPEN:\n%s", f.p.out);
+    cr_assert(sdev_wait_up(a, "\r\n\r\n", 3000), "request 1 did not come up: '%s'", a->up);
+    cr_expect(!strncmp(a->up, "GET /x HTTP/1.1\r\n", 17), "request 1 in origin form: '%s'", a->up);
+    sdev_data(a, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    expect_console(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "response 1");
+
+    write_all(c, "GET http://dev-a:16992/y HTTP/1.1\r\n", 35);
+    sdev_pump_ms(300);
+    write_all(c, "Host: dev-a\r\n\r\n", 15);
+    cr_expect(sdev_wait_up(a, "GET /y HTTP/1.1\r\n", 3000),
+              "the second request did not reach the device: '%s'\n%s", a->up, f.p.out);
+    sdev_data(a, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo");
+    expect_console(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo", "response 2");
+    cr_expect_eq(a->opens, 1, "both requests on one channel");
+    expect_mpsd_healthy(&f);
+    close(c);
+    sdev_free(a);
+    fx_stop(&f, SIGTERM);
+}
+
+/* 2: pipelined to dev-a then dev-b; dev-a's head comes in two CHANNEL_DATA, no body. The old code
+ * switched channels inside the head assembly and wrote to the freed framing state (ASan sees
+ * it; the suite runs under ASan in CI). */
+Test(console, http_forward_split_response_head_then_the_next_device, .timeout = 60)
+{
+    struct fx f;
+    review_start(&f, true);
+    struct sdev *a = sdev_login(&f, 0, DEVA, "dev-a"), *b = sdev_login(&f, 1, DEVB, "dev-b");
+    int c = tcp_connect(f.http_port);
+    write_all(c, REQ_A_THEN_B, strlen(REQ_A_THEN_B));
+    cr_assert(sdev_wait(&a->opens, 1, 3000), "dev-a got no CHANNEL_OPEN:\n%s", f.p.out);
+    cr_assert(sdev_wait_up(a, "\r\n\r\n", 3000), "request 1 did not come up: '%s'", a->up);
+    sdev_pump_ms(200); /* the request to dev-b is read and held meanwhile */
+    cr_expect_eq(b->opens, 0, "dev-b is opened only once dev-a has answered");
+    sdev_data(a, "HTTP/1.1 200 OK\r\nContent-Le");
+    sdev_pump_ms(100);
+    sdev_data(a, "ngth: 0\r\n\r\n");
+    expect_console(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "dev-a's response");
+    cr_assert(sdev_wait(&b->opens, 1, 3000), "dev-b got no CHANNEL_OPEN:\n%s", f.p.out);
+    cr_expect(sdev_wait_up(b, "\r\n\r\n", 3000), "request 2 did not come up: '%s'", b->up);
+    cr_expect(!strncmp(b->up, "GET /y HTTP/1.1\r\n", 17), "request 2 in origin form: '%s'", b->up);
+    cr_expect(!strstr(a->up, "/y"), "dev-a got request 2: '%s'", a->up);
+    sdev_data(b, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nfrom-b!");
+    expect_console(c, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nfrom-b!", "dev-b's response");
+    cr_expect(sdev_wait(&a->closes, 1, 2000), "dev-a's channel was let go");
+    expect_mpsd_healthy(&f);
+    close(c);
+    sdev_free(a);
+    sdev_free(b);
+    cr_expect_eq(proc_stop(&f.p, SIGTERM, 15000), 0, "mpsd's exit:\n%s", f.p.out);
+}
+
+/* 3: dev-a answers request 1 and appends a response of its own (while the console's request to
+ * dev-b waits): the old code delivered it as dev-b's answer. */
+Test(console, http_forward_response_nobody_asked_for_closes_the_console, .timeout = 60)
+{
+    struct fx f;
+    review_start(&f, true);
+    struct sdev *a = sdev_login(&f, 0, DEVA, "dev-a"), *b = sdev_login(&f, 1, DEVB, "dev-b");
+    int c = tcp_connect(f.http_port);
+    write_all(c, REQ_A_THEN_B, strlen(REQ_A_THEN_B));
+    cr_assert(sdev_wait(&a->opens, 1, 3000), "dev-a got no CHANNEL_OPEN:\n%s", f.p.out);
+    cr_assert(sdev_wait_up(a, "\r\n\r\n", 3000), "request 1 did not come up: '%s'", a->up);
+    sdev_pump_ms(200);
+    sdev_data(a, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                 "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nFORGED-B!");
+    struct cin r = {.len = 0};
+    cin_read(c, &r, sizeof(r.b), 3000);
+    /* at most dev-a's one response gets through before the close (at present none: the abort
+     * drops the head queued in the same CHANNEL_DATA with the connection) */
+    const char *legit = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    cr_expect(!strstr(r.b, "FORGED"), "the forged response reached the console: '%s'", r.b);
+    cr_expect(r.len <= strlen(legit) && !strncmp(r.b, legit, r.len),
+              "the console got '%s', more than dev-a's one response", r.b);
+    cr_log_info("before the close the console got %zu of dev-a's %zu bytes", r.len, strlen(legit));
+    cr_expect(r.eof, "mpsd must close the console");
+    cr_expect(fx_wait(&f,
+                      "device dev-a port 16992: the device sent a response nobody asked for: "
+                      "closing",
+                      2000),
+              "%s", f.p.out);
+    sdev_pump_ms(100);
+    cr_expect_eq(b->opens, 0, "dev-b is never opened for a closed console");
+    expect_mpsd_healthy(&f);
+    close(c);
+    sdev_free(a);
+    sdev_free(b);
+    fx_stop(&f, SIGTERM);
+}
+
+/* 4: pipelined to dev-a then dev-b; dev-a's response is delimited by its close (HTTP/1.0, no
+ * Content-Length): the console must see the end of it right away, not after request_timeout
+ * (and the request to dev-b is not sent: the console could not tell its answer from the body). */
+Test(console, http_forward_until_close_response_ends_the_console_promptly, .timeout = 60)
+{
+    struct fx f;
+    review_start(&f, true);
+    struct sdev *a = sdev_login(&f, 0, DEVA, "dev-a"), *b = sdev_login(&f, 1, DEVB, "dev-b");
+    int c = tcp_connect(f.http_port);
+    write_all(c, REQ_A_THEN_B, strlen(REQ_A_THEN_B));
+    cr_assert(sdev_wait(&a->opens, 1, 3000), "dev-a got no CHANNEL_OPEN:\n%s", f.p.out);
+    cr_assert(sdev_wait_up(a, "\r\n\r\n", 3000), "request 1 did not come up: '%s'", a->up);
+    sdev_pump_ms(200);
+    sdev_data(a, "HTTP/1.0 200 OK\r\n\r\nuntil-close body");
+    sdev_close(a);
+    long long t0 = now_ms();
+    struct cin r = {.len = 0};
+    cin_read(c, &r, sizeof(r.b), 3000);
+    long long took = now_ms() - t0;
+    cr_expect_str_eq(r.b, "HTTP/1.0 200 OK\r\n\r\nuntil-close body", "the console got '%s'", r.b);
+    cr_expect(r.eof, "the console was not closed within 3 s (request_timeout 5 s)");
+    cr_expect_lt(took, 1000, "the console was closed after %lld ms", took);
+    sdev_pump_ms(100);
+    cr_expect_eq(b->opens, 0, "dev-b opened after an until-close response");
+    expect_mpsd_healthy(&f);
+    close(c);
+    sdev_free(a);
+    sdev_free(b);
+    fx_stop(&f, SIGTERM);
+}
+
+/* 5: an authenticated keep-alive session; a later request with the same user and another
+ * password is authenticated again (the old code compared the user name only). */
+Test(console, http_forward_same_user_other_password_is_authenticated_again, .timeout = 60)
+{
+    struct fx f;
+    review_start(&f, false);
+    struct sdev *a = sdev_login(&f, 0, DEVA, "dev-a");
+    char good[200], bad[200], req[1024];
+    basic(good, "alice", ALICE_PW);
+    basic(bad, "alice", "wrong-password");
+    int c = tcp_connect(f.http_port);
+    snprintf(req, sizeof(req),
+             "GET http://dev-a:16992/one HTTP/1.1\r\nHost: dev-a\r\nProxy-Authorization: Basic "
+             "%s\r\n\r\n",
+             good);
+    write_all(c, req, strlen(req));
+    cr_assert(sdev_wait(&a->opens, 1, 3000), "dev-a got no CHANNEL_OPEN:\n%s", f.p.out);
+    cr_assert(sdev_wait_up(a, "\r\n\r\n", 3000), "request 1 did not come up: '%s'", a->up);
+    cr_expect(!strstr(a->up, "Proxy-Authorization"), "credentials forwarded: '%s'", a->up);
+    sdev_data(a, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none");
+    expect_console(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none", "response 1");
+
+    /* the same credentials: forwarded on the same channel */
+    snprintf(req, sizeof(req),
+             "GET http://dev-a:16992/two HTTP/1.1\r\nHost: dev-a\r\nProxy-Authorization: Basic "
+             "%s\r\n\r\n",
+             good);
+    write_all(c, req, strlen(req));
+    cr_expect(sdev_wait_up(a, "GET /two HTTP/1.1\r\n", 3000), "request 2: '%s'", a->up);
+    sdev_data(a, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo");
+    expect_console(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo", "response 2");
+    cr_expect_eq(a->opens, 1, "request 2 on the same channel");
+
+    /* alice again, another password: authenticated afresh, and refused */
+    snprintf(req, sizeof(req),
+             "GET http://dev-a:16992/three HTTP/1.1\r\nHost: dev-a\r\nProxy-Authorization: Basic "
+             "%s\r\n\r\n",
+             bad);
+    write_all(c, req, strlen(req));
+    struct cin r = {.len = 0};
+    cin_read(c, &r, sizeof(r.b), 3000);
+    int status = 0;
+    sscanf(r.b, "HTTP/1.1 %d", &status);
+    cr_expect_eq(status, 407, "request 3 with another password: '%s'", r.b);
+    const char *body = strstr(r.b, "\r\n\r\n");
+    cr_expect_str_eq(body ? body + 4 : "",
+                     "mpsd: authentication failed: wrong password (device dev-a)\n", "'%s'", r.b);
+    cr_expect(strstr(r.b, "\r\nProxy-Authenticate: Basic realm=\"mpsd\""), "%s", r.b);
+    cr_expect(r.eof, "the console is closed after the 407");
+    cr_expect(!strstr(a->up, "/three"), "request 3 reached the device: '%s'", a->up);
+    cr_expect_eq(a->opens, 1);
+    expect_refusal_line(&f, "alice", "dev-a", 16992, "authentication failed: wrong password", 1);
+    cr_expect_eq(fx_count(&f, "wrong-password"), 0, "a console password must never be logged");
+    expect_mpsd_healthy(&f);
+    close(c);
+    sdev_free(a);
+    fx_stop(&f, SIGTERM);
+}
+
+/* 6: mpsd strips Upgrade from what it forwards, so a 101 from the device breaks the framing: the
+ * console goes (the old code passed the device's bytes on raw from there). */
+Test(console, http_forward_101_from_the_device_closes_the_console, .timeout = 60)
+{
+    struct fx f;
+    review_start(&f, true);
+    struct sdev *a = sdev_login(&f, 0, DEVA, "dev-a");
+    int c = tcp_connect(f.http_port);
+    const char *rq = "GET http://dev-a:16992/ws HTTP/1.1\r\nHost: dev-a\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\n\r\n";
+    write_all(c, rq, strlen(rq));
+    cr_assert(sdev_wait(&a->opens, 1, 3000), "dev-a got no CHANNEL_OPEN:\n%s", f.p.out);
+    cr_assert(sdev_wait_up(a, "\r\n\r\n", 3000), "the request did not come up: '%s'", a->up);
+    cr_expect(!strstr(a->up, "Upgrade"), "Upgrade forwarded: '%s'", a->up);
+    sdev_data(a, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+                 "Upgrade\r\n\r\nRAW-BYTES");
+    struct cin r = {.len = 0};
+    cin_read(c, &r, sizeof(r.b), 3000);
+    cr_expect_eq(r.len, 0, "the console got '%s'", r.b);
+    cr_expect(r.eof, "mpsd must close the console");
+    cr_expect(fx_wait(&f,
+                      "device dev-a port 16992: the device sent a malformed HTTP response head: "
+                      "closing",
+                      2000),
+              "%s", f.p.out);
+    cr_expect(sdev_wait(&a->closes, 1, 2000), "the channel is closed too");
+    expect_mpsd_healthy(&f);
+    close(c);
+    sdev_free(a);
+    fx_stop(&f, SIGTERM);
+}
