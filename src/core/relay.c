@@ -201,7 +201,7 @@ static void device_framing_error(struct console *c, const char *why)
     if (wctx_peer_log_ok(c->wc))
         log_warn("console %s user %s device %s port %u: %s: closing", c->peer,
                  c->ulen ? c->user : "-", c->name, c->port, why);
-    console_close(c, RING_CLOSE_ABORT, why);
+    console_close(c, RING_CLOSE_GRACEFUL, why); /* the responses queued before it still go */
 }
 
 static void response_done(struct console *c)

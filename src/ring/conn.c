@@ -185,6 +185,9 @@ void conn_abort(ring_conn *c, int err)
 void ring_conn_close(ring_conn *c, int how)
 {
     if (c->state == CS_OPEN && how == RING_CLOSE_GRACEFUL) {
+        /* a graceful close reads (and discards) until the peer's FIN: a receive paused for flow
+         * control would otherwise hold the connection until linger_ms */
+        c->flags &= ~CF_PAUSED;
         c->state = CS_DRAINING;
         ring_timer_arm(c->w, &c->linger, c->w->linger_ms);
         conn_todo(c);

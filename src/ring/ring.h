@@ -153,9 +153,10 @@ void ring_conn_resume_recv(ring_conn *c);
 void ring_conn_set_recv_bounded(ring_conn *c, bool on);
 
 enum { RING_CLOSE_GRACEFUL = 0, RING_CLOSE_ABORT = 1 };
-/* GRACEFUL: flush the queue, shutdown(SHUT_WR), discard input until the peer's FIN, close; bounded
- * by linger_ms, after which it aborts. ABORT: drop the queue, cancel I/O, close now. Either way
- * on_close follows exactly once; calling close again only upgrades GRACEFUL to ABORT. */
+/* GRACEFUL: flush the queue, shutdown(SHUT_WR), discard input until the peer's FIN (a paused
+ * receive is resumed for that), close; bounded by linger_ms, after which it aborts. ABORT: drop the
+ * queue, cancel I/O, close now. Either way on_close follows exactly once; calling close again only
+ * upgrades GRACEFUL to ABORT. */
 void ring_conn_close(ring_conn *c, int how);
 
 /* --- listeners and outbound connections --------------------------------------------------- */
