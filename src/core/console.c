@@ -226,7 +226,7 @@ size_t console_in_limit(const struct console *c)
         return cfg->max_head + 512;
     /* Relaying, or waiting for the channel: once the channel cannot take more we stop reading;
      * receives are bounded (one buffer per arming), so at most the buffer in flight follows. */
-    return 2 * (size_t)cfg->recv_buffer_size + cfg->max_head;
+    return 2 * (size_t)MPSD_CONSOLE_RECV_SIZE + cfg->max_head;
 }
 
 void console_cred_digest(const char *user, size_t ulen, const char *pw, size_t pwlen,

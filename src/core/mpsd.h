@@ -18,6 +18,10 @@
 
 struct mpsd;
 
+/* Bytes per bounded receive (consoles): the ring's second buffer group (ring_config.rx_big_size).
+ */
+#define MPSD_CONSOLE_RECV_SIZE 65536
+
 /* A worker's own state (index = ring_worker_index). Touched only on its thread, except the stats,
  * which the control thread reads. */
 struct wctx {

@@ -465,6 +465,8 @@ int server_run(const struct config *cfg, const char *config_path)
         .files = cfg->max_conns_per_worker,
         .rx_buf_size = cfg->recv_buffer_size,
         .rx_buf_count = cfg->recv_buffer_count,
+        .rx_big_size = MPSD_CONSOLE_RECV_SIZE,
+        .rx_big_count = 64,
         .send_cap = cfg->max_buffered,
         .linger_ms = cfg->drain_timeout_ms ? cfg->drain_timeout_ms : 1,
         .tick_ms = 100,

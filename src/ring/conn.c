@@ -71,7 +71,7 @@ static void recv_arm(ring_conn *c)
     else
         io_uring_prep_recv_multishot(sqe, (int)c->slot, NULL, 0, 0);
     sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
-    sqe->buf_group = 0;
+    sqe->buf_group = (c->flags & CF_ONESHOT) ? 1 : 0; /* bounded: the big buffers */
     io_uring_sqe_set_data64(sqe, ud_conn(OP_RECV, c->slot, c->gen));
     c->flags |= CF_RECV;
     c->inflight++;
@@ -232,7 +232,7 @@ static void recv_cqe(ring_conn *c, struct io_uring_cqe *cqe)
             STAT_ADD(w, bytes_in, (uint64_t)res);
             /* HANDOFF: bytes that completed before the recv was cancelled still go to the user */
             if ((c->state == CS_OPEN || c->state == CS_HANDOFF) && c->cb->on_data)
-                c->cb->on_data(c, w->rx_base + (size_t)bid * w->rx_size, (size_t)res);
+                c->cb->on_data(c, rx_ptr(w, bid), (size_t)res);
         }
         rx_recycle(w, bid);
     }

@@ -36,6 +36,11 @@ typedef struct ring_config {
     unsigned files;        /* direct-descriptor slots per worker; 0 = min(RLIMIT_NOFILE, 65536) */
     unsigned rx_buf_size;  /* bytes per provided receive buffer; 0 = 16384 */
     unsigned rx_buf_count; /* buffers per worker, power of two <= 32768; 0 = 1024 */
+    /* bounded receives (ring_conn_set_recv_bounded) take buffers from a second group of larger
+     * ones: fewer loop passes per byte for a flow-controlled fast sender. Pages are touched only
+     * when used. */
+    unsigned rx_big_size;  /* 0 = 65536 */
+    unsigned rx_big_count; /* power of two <= 1024; 0 = 64 */
     unsigned tx_chunk;     /* bytes per pooled send chunk (header included); 0 = 16384 */
     unsigned tx_cache;     /* free send chunks kept per worker for reuse; 0 = 256 */
     unsigned send_cap;     /* default cap on queued send bytes per connection; 0 = 262144 */

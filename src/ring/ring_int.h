@@ -169,6 +169,9 @@ struct ring_worker {
     struct io_uring_buf_ring *br;
     uint8_t *rx_base;
     unsigned rx_size, rx_count, rx_pending; /* rx_pending: recycled, not yet published */
+    struct io_uring_buf_ring *br_big;       /* group 1: bounded receives; bids rx_count.. */
+    uint8_t *rx_big_base;
+    unsigned rx_big_size, rx_big_count, rx_big_pending;
 
     /* send chunks */
     tx_chunk *tx_free;
@@ -240,6 +243,8 @@ void tx_pool_free(ring_worker *w);
 /* rxbuf.c */
 int rx_init(ring_worker *w);
 void rx_recycle(ring_worker *w, unsigned bid);
+/* The data of buffer bid (either group). */
+uint8_t *rx_ptr(ring_worker *w, unsigned bid);
 void rx_publish(ring_worker *w);
 void rx_free(ring_worker *w);
 

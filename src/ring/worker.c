@@ -51,6 +51,8 @@ int ring_create(const ring_config *cfg, ring_t **out)
     c->files = def(c->files, rl.rlim_cur < 65536 ? (unsigned)rl.rlim_cur : 65536);
     c->rx_buf_size = def(c->rx_buf_size, 16384);
     c->rx_buf_count = def(c->rx_buf_count, 1024);
+    c->rx_big_size = def(c->rx_big_size, 65536);
+    c->rx_big_count = def(c->rx_big_count, 64);
     c->tx_chunk = def(c->tx_chunk, 16384);
     c->tx_cache = def(c->tx_cache, 256);
     c->send_cap = def(c->send_cap, 262144);
@@ -58,6 +60,7 @@ int ring_create(const ring_config *cfg, ring_t **out)
     c->tick_ms = def(c->tick_ms, 100);
     c->linger_ms = def(c->linger_ms, 5000);
     if ((c->rx_buf_count & (c->rx_buf_count - 1)) || c->rx_buf_count > 32768 ||
+        (c->rx_big_count & (c->rx_big_count - 1)) || c->rx_big_count > 1024 ||
         c->files >= RING_MAX_SLOTS || c->tx_chunk <= sizeof(tx_chunk) + 64 ||
         c->send_lowat > c->send_cap) {
         free(r);
