@@ -8,7 +8,7 @@
  * Closing: callbacks never free the tunnel. They note why it must close (t->close_how/why); the
  * ring callback that started the chain performs ring_conn_close once it unwinds, and the tunnel is
  * freed in on_close, which the ring calls exactly once. */
-#include "tunnel.h"
+#include "tunnel_int.h"
 #include "auth.h"
 #include "console.h"
 #include "log.h"
@@ -20,40 +20,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-enum tstate { T_HANDSHAKE, T_LOGIN, T_READY };
-
-struct tunnel {
-    struct tunnel *prev, *next; /* wctx list */
-    struct wctx *wc;
-    ring_conn *conn;
-    uint64_t conn_id;
-    uint64_t serial;
-    struct tls_conn *tls; /* NULL on a plain (TLS offload) listener */
-    apf_session *apf;     /* made once TLS is up */
-    ring_timer timer;
-    uint64_t opened_ms;
-    uint64_t deadline_ms; /* handshake or login deadline; 0 once ready */
-    enum tstate state;
-    bool counted_handshake; /* holds one of max_handshakes */
-    bool registered;        /* in the directory under guid */
-    bool auth_pending;
-    bool has_guid;
-    bool peer_cert; /* a verified client certificate is bound to the connection */
-    bool authed;    /* the login was accepted */
-    int close_how;  /* -1: stay open */
-    const char *why;
-    guid guid;
-    char guid_str[GUID_STRLEN + 1];
-    char peer_cn[GUID_STRLEN + 1]; /* client certificate CN, when it fits a GUID */
-    char peer[NETADDR_STRLEN];
-    struct sockaddr_storage peer_sa;
-    char group[CREDS_GROUP_MAX + 1]; /* the credential group that authenticated it, or "" */
-    /* channel ends (console sessions, device-initiated connections) on this tunnel */
-    struct chan_end *ends;
-    unsigned nends, nconsoles;
-    bool ends_blocked; /* some end waits for the send queue to fall below max_buffered */
-};
 
 static struct mpsd *M(const struct tunnel *t)
 {
@@ -102,7 +68,7 @@ static void want_close(struct tunnel *t, int how, const char *why)
         t->why = why;
 }
 
-static void apply_close(struct tunnel *t)
+void tunnel_apply_close(struct tunnel *t)
 {
     if (t->close_how >= 0) {
         /* no deadline may fire on a tunnel that is already going (a graceful close can last
@@ -159,12 +125,12 @@ static void on_timer(ring_timer *tm)
             apf_session_disconnect(t->apf, APF_DISC_CONNECTION_TIMED_OUT);
             want_close(t, RING_CLOSE_GRACEFUL, "login timeout");
         }
-        apply_close(t);
+        tunnel_apply_close(t);
         return;
     }
     if (t->apf && apf_session_tick(t->apf, now) != APF_OK) {
         want_close(t, RING_CLOSE_GRACEFUL, "APF session ended");
-        apply_close(t);
+        tunnel_apply_close(t);
         return;
     }
     arm_timer(t);
@@ -267,7 +233,7 @@ static void auth_answered(struct wctx *wc, uint64_t conn_id, const struct auth_r
         auth_decide(t, (creds_status)res->status, res->cached);
         if (t->close_how < 0)
             arm_timer(t); /* the answer let APF run what the device pipelined: settle timer */
-        apply_close(t);
+        tunnel_apply_close(t);
     }
 }
 
@@ -343,7 +309,7 @@ static void supersede_run(ring_worker *w, ring_msg *msg)
         if (t->apf)
             apf_session_disconnect(t->apf, APF_DISC_BY_APPLICATION);
         want_close(t, RING_CLOSE_GRACEFUL, "superseded");
-        apply_close(t);
+        tunnel_apply_close(t);
     }
     free(sm);
 }
@@ -470,236 +436,17 @@ static void apf_debug(apf_session *s, int direction, const uint8_t *p, size_t n,
               hex, n > 64 ? " ..." : "");
 }
 
-/* --- channels: the tunnel's side of console sessions and device-initiated connections ---
- * The APF engine names a channel's consumer by its user pointer, a struct chan_end. An end that
- * goes away first detaches (its channel's pointer becomes NULL), so a late callback for its id
- * finds nobody and is dropped. */
-
-static void end_link(struct tunnel *t, struct chan_end *e, uint32_t id)
-{
-    e->t = t;
-    e->id = id;
-    e->prev = NULL;
-    e->next = t->ends;
-    if (t->ends)
-        t->ends->prev = e;
-    t->ends = e;
-    t->nends++;
-    if (e->console)
-        t->nconsoles++;
-}
-
-static void end_unlink(struct tunnel *t, struct chan_end *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        t->ends = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    e->prev = e->next = NULL;
-    e->t = NULL;
-    e->id = 0;
-    e->blocked = false;
-    t->nends--;
-    if (e->console)
-        t->nconsoles--;
-}
-
-static void apf_on_channel_open(apf_session *s, uint32_t id, void *cu, void *user)
-{
-    struct chan_end *e = cu;
-    (void)s, (void)id, (void)user;
-    if (e)
-        e->ops->opened(e);
-}
-
-static void apf_on_channel_open_failed(apf_session *s, uint32_t id, uint32_t reason, void *cu,
-                                       void *user)
-{
-    struct chan_end *e = cu;
-    (void)s, (void)id;
-    if (e) {
-        end_unlink(user, e); /* the id never existed on the device */
-        e->ops->open_failed(e, reason);
-    }
-}
-
-static void apf_on_channel_data(apf_session *s, uint32_t id, const uint8_t *p, size_t n, void *cu,
-                                void *user)
-{
-    struct chan_end *e = cu;
-    (void)s, (void)id, (void)user;
-    if (e)
-        e->ops->data(e, p, n);
-}
-
-static void apf_on_channel_writable(apf_session *s, uint32_t id, void *cu, void *user)
-{
-    struct chan_end *e = cu;
-    (void)s, (void)id, (void)user;
-    if (e)
-        e->ops->writable(e);
-}
-
-static void apf_on_channel_closed(apf_session *s, uint32_t id, void *cu, void *user)
-{
-    struct chan_end *e = cu;
-    struct tunnel *t = user;
-    (void)id;
-    if (e) {
-        end_unlink(t, e);
-        e->ops->closed(e, apf_session_is_closed(s) ? "the device's tunnel ended"
-                                                   : "the device closed the channel");
-    }
-}
-
-static uint32_t apf_on_open_request(apf_session *s, const apf_open_request *req, void **cu,
-                                    void *user)
-{
-    struct tunnel *t = user;
-    struct chan_end *e = NULL;
-    (void)s;
-    uint32_t reason = console_device_open(t->wc, t, req, &e);
-    if (reason == 0 && e) {
-        end_link(t, e, req->channel);
-        *cu = e;
-    }
-    return reason;
-}
-
-struct tunnel *tunnel_lookup(struct wctx *wc, uint64_t conn_id, uint64_t generation)
-{
-    ring_conn *c = ring_conn_find(wc->w, conn_id);
-    struct tunnel *t = c ? ring_conn_user(c) : NULL;
-    if (!t || t->serial != generation || t->state != T_READY || t->close_how >= 0 || !t->apf ||
-        apf_session_is_closed(t->apf))
-        return NULL;
-    return t;
-}
-
-const guid *tunnel_guid(const struct tunnel *t)
-{
-    return &t->guid;
-}
-
-const char *tunnel_guid_str(const struct tunnel *t)
-{
-    return t->guid_str;
-}
-
-const char *tunnel_hostname(const struct tunnel *t)
-{
-    const char *h = t->apf ? apf_session_hostname(t->apf) : NULL;
-    return h ? h : "";
-}
-
-const char *tunnel_group(const struct tunnel *t)
-{
-    return t->group[0] ? t->group : NULL;
-}
-
-unsigned tunnel_nconsoles(const struct tunnel *t)
-{
-    return t->nconsoles;
-}
-
-bool tunnel_has_port(const struct tunnel *t, uint16_t port)
-{
-    return t->apf && apf_session_has_port(t->apf, port);
-}
-
-int tunnel_channel_open(struct tunnel *t, struct chan_end *e, uint16_t port)
-{
-    uint32_t id;
-    int rc = apf_channel_open(t->apf, port, NULL, 0, e, &id);
-    if (rc == APF_OK)
-        end_link(t, e, id);
-    apply_close(t);
-    return rc;
-}
-
-ssize_t tunnel_channel_send(struct tunnel *t, struct chan_end *e, const uint8_t *p, size_t n)
-{
-    if (t->close_how >= 0)
-        return -EPIPE;
-    if (ring_conn_queued(t->conn) >= M(t)->cfg.max_buffered) {
-        /* the device reads slower than its consoles write: hold them all back, keep-alives and
-         * the other channels' windows still go out */
-        e->blocked = true;
-        t->ends_blocked = true;
-        ring_conn_want_writable(t->conn);
-        return 0;
-    }
-    ssize_t k = apf_channel_send(t->apf, e->id, p, n);
-    apply_close(t);
-    return k;
-}
-
-int tunnel_channel_consumed(struct tunnel *t, struct chan_end *e, size_t n)
-{
-    int rc = apf_channel_consumed(t->apf, e->id, n);
-    apply_close(t);
-    return rc;
-}
-
-int tunnel_channel_close(struct tunnel *t, struct chan_end *e)
-{
-    int rc = apf_channel_close(t->apf, e->id);
-    apply_close(t);
-    return rc;
-}
-
-void tunnel_detach(struct tunnel *t, struct chan_end *e)
-{
-    if (t->apf && !apf_session_is_closed(t->apf)) {
-        apf_channel_set_user(t->apf, e->id, NULL);
-        apf_channel_close(t->apf, e->id); /* refused when our CLOSE went already: fine */
-    }
-    end_unlink(t, e);
-    apply_close(t);
-}
-
-static void on_writable(ring_conn *c)
-{
-    struct tunnel *t = ring_conn_user(c);
-    if (!t || !t->ends_blocked || t->close_how >= 0)
-        return;
-    t->ends_blocked = false;
-    for (struct chan_end *e = t->ends, *next; e; e = next) {
-        next = e->next;
-        if (e->blocked) {
-            e->blocked = false;
-            e->ops->writable(e);
-            if (t->ends_blocked)
-                break; /* full again: the rest wait for the next round */
-        }
-    }
-    if (t->ends_blocked)
-        ring_conn_want_writable(c);
-}
-
-/* The tunnel is going: its ends learn it now, since no APF callback will come any more. */
-static void ends_gone(struct tunnel *t)
-{
-    while (t->ends) {
-        struct chan_end *e = t->ends;
-        end_unlink(t, e);
-        e->ops->closed(e, "the device's tunnel closed");
-    }
-}
-
 static const apf_callbacks apf_cbs = {
     .send = apf_send,
     .on_version = apf_on_version,
     .on_auth = apf_on_auth,
     .on_ready = apf_on_ready,
-    .on_channel_open = apf_on_channel_open,
-    .on_channel_open_failed = apf_on_channel_open_failed,
-    .on_channel_data = apf_on_channel_data,
-    .on_channel_writable = apf_on_channel_writable,
-    .on_channel_closed = apf_on_channel_closed,
-    .on_open_request = apf_on_open_request,
+    .on_channel_open = tunnel_apf_on_channel_open,
+    .on_channel_open_failed = tunnel_apf_on_channel_open_failed,
+    .on_channel_data = tunnel_apf_on_channel_data,
+    .on_channel_writable = tunnel_apf_on_channel_writable,
+    .on_channel_closed = tunnel_apf_on_channel_closed,
+    .on_open_request = tunnel_apf_on_open_request,
     .on_disconnect = apf_on_disconnect,
     .on_error = apf_on_error,
 };
@@ -891,7 +638,7 @@ static void open_common(ring_conn *c, bool tls)
         tls_ctx_unref(ctx);
         if (!t->tls) {
             want_close(t, RING_CLOSE_ABORT, "out of memory");
-            apply_close(t);
+            tunnel_apply_close(t);
             return;
         }
         t->counted_handshake = true;
@@ -902,7 +649,7 @@ static void open_common(ring_conn *c, bool tls)
         arm_timer(t);
     } else if (start_apf(t) != 0) {
         want_close(t, RING_CLOSE_ABORT, "out of memory");
-        apply_close(t);
+        tunnel_apply_close(t);
     }
 }
 
@@ -944,7 +691,7 @@ static void on_data(ring_conn *c, const uint8_t *p, size_t n)
     }
     if (t->close_how < 0 && t->apf)
         arm_timer(t); /* the engine's idle deadline moved with the bytes just received */
-    apply_close(t);
+    tunnel_apply_close(t);
 }
 
 static void on_eof(ring_conn *c)
@@ -952,7 +699,7 @@ static void on_eof(ring_conn *c)
     struct tunnel *t = ring_conn_user(c);
     if (t) {
         want_close(t, RING_CLOSE_GRACEFUL, "device closed the connection");
-        apply_close(t);
+        tunnel_apply_close(t);
     } else {
         ring_conn_close(c, RING_CLOSE_GRACEFUL);
     }
@@ -981,7 +728,7 @@ static void on_close(ring_conn *c, int err)
     else
         log_debug("peer %s: connection closed after %llums: %s", t->peer, (unsigned long long)ms,
                   t->why ? t->why : "connection lost");
-    ends_gone(t);
+    tunnel_ends_gone(t);
     apf_session_free(t->apf);
     tls_conn_free(t->tls);
     if (t->prev)
@@ -1009,7 +756,7 @@ void tunnel_drain_worker(struct wctx *wc)
         want_close(
             t, t->tls && !tls_conn_handshake_done(t->tls) ? RING_CLOSE_ABORT : RING_CLOSE_GRACEFUL,
             "mpsd shutting down");
-        apply_close(t);
+        tunnel_apply_close(t);
     }
 }
 
@@ -1017,7 +764,7 @@ const ring_conn_cbs tunnel_tls_cbs = {
     .on_open = on_open_tls,
     .on_data = on_data,
     .on_eof = on_eof,
-    .on_writable = on_writable,
+    .on_writable = tunnel_on_writable,
     .on_close = on_close,
 };
 
@@ -1025,6 +772,6 @@ const ring_conn_cbs tunnel_plain_cbs = {
     .on_open = on_open_plain,
     .on_data = on_data,
     .on_eof = on_eof,
-    .on_writable = on_writable,
+    .on_writable = tunnel_on_writable,
     .on_close = on_close,
 };

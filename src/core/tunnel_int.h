@@ -1,0 +1,58 @@
+/* tunnel_int.h - what tunnel.c (TLS, login, directory, ring callbacks) and tunnel_chan.c (the
+ * tunnel's channels) share. Not a public header: tunnel.h is the tunnel's face. */
+#ifndef MPSD_TUNNEL_INT_H
+#define MPSD_TUNNEL_INT_H
+
+#include "tunnel.h"
+#include "netaddr.h"
+
+enum tstate { T_HANDSHAKE, T_LOGIN, T_READY };
+
+struct tunnel {
+    struct tunnel *prev, *next; /* wctx list */
+    struct wctx *wc;
+    ring_conn *conn;
+    uint64_t conn_id;
+    uint64_t serial;
+    struct tls_conn *tls; /* NULL on a plain (TLS offload) listener */
+    apf_session *apf;     /* made once TLS is up */
+    ring_timer timer;
+    uint64_t opened_ms;
+    uint64_t deadline_ms; /* handshake or login deadline; 0 once ready */
+    enum tstate state;
+    bool counted_handshake; /* holds one of max_handshakes */
+    bool registered;        /* in the directory under guid */
+    bool auth_pending;
+    bool has_guid;
+    bool peer_cert; /* a verified client certificate is bound to the connection */
+    bool authed;    /* the login was accepted */
+    int close_how;  /* -1: stay open */
+    const char *why;
+    guid guid;
+    char guid_str[GUID_STRLEN + 1];
+    char peer_cn[GUID_STRLEN + 1]; /* client certificate CN, when it fits a GUID */
+    char peer[NETADDR_STRLEN];
+    struct sockaddr_storage peer_sa;
+    char group[CREDS_GROUP_MAX + 1]; /* the credential group that authenticated it, or "" */
+    /* channel ends (console sessions, device-initiated connections) on this tunnel */
+    struct chan_end *ends;
+    unsigned nends, nconsoles;
+    bool ends_blocked; /* some end waits for the send queue to fall below max_buffered */
+};
+
+/* Performs the close a callback chain asked for (want_close), once it unwinds. */
+void tunnel_apply_close(struct tunnel *t);
+/* tunnel_chan.c: APF channel callbacks, the tunnel's on_writable, and the end of its channels. */
+void tunnel_apf_on_channel_open(apf_session *s, uint32_t id, void *cu, void *user);
+void tunnel_apf_on_channel_open_failed(apf_session *s, uint32_t id, uint32_t reason, void *cu,
+                                       void *user);
+void tunnel_apf_on_channel_data(apf_session *s, uint32_t id, const uint8_t *p, size_t n, void *cu,
+                                void *user);
+void tunnel_apf_on_channel_writable(apf_session *s, uint32_t id, void *cu, void *user);
+void tunnel_apf_on_channel_closed(apf_session *s, uint32_t id, void *cu, void *user);
+uint32_t tunnel_apf_on_open_request(apf_session *s, const apf_open_request *req, void **cu,
+                                    void *user);
+void tunnel_on_writable(ring_conn *c);
+void tunnel_ends_gone(struct tunnel *t);
+
+#endif
