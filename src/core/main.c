@@ -18,7 +18,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: mpsd [options]\n"
-            "Intel AMT Management Presence Server: terminates AMT CIRA tunnels (TLS + APF).\n"
+            "Intel AMT Management Presence Server: terminates AMT CIRA tunnels (TLS + APF) and is\n"
+            "the proxy (SOCKS5/SOCKS4a, HTTP CONNECT and absolute URIs) through which management\n"
+            "consoles reach the devices ([console] in the config; docs/console.md).\n"
             "\n"
             "  -c, --config FILE         run with the configuration in FILE\n"
             "  -t, --check-config FILE   check FILE and exit: 0 when valid, else every problem\n"
@@ -27,8 +29,9 @@ static void usage(FILE *out)
             "                            AES-NI is compiled in\n"
             "  -h, --help                this text\n"
             "\n"
-            "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads certificates and credentials\n"
-            "without dropping tunnels. Only one mpsd runs per host (see lock_file).\n"
+            "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads certificates, credentials and\n"
+            "console users without dropping tunnels or sessions; SIGUSR1 logs a stats line. Only\n"
+            "one mpsd runs per host (see lock_file).\n"
             "Quick start with a generated dev CA: tools/run-dev.sh (see README.md).\n");
 }
 

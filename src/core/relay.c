@@ -135,6 +135,16 @@ static void e_writable(struct chan_end *e)
 
 /* --- down: device -> console --- */
 
+/* The relay cannot go on (a send failed, a bound was exceeded): counted, logged, cut. */
+static void relay_abort(struct console *c, const char *why)
+{
+    STAT_INC(&c->wc->stats, console_relay_aborted);
+    if (wctx_peer_log_ok(c->wc))
+        log_warn("console %s user %s device %s port %u: %s: closing", c->peer,
+                 c->ulen ? c->user : "-", c->name, c->port, why);
+    console_close(c, RING_CLOSE_ABORT, why);
+}
+
 static void deliver_down(struct console *c, const uint8_t *p, size_t n)
 {
     if (!n || c->closing)
@@ -143,7 +153,7 @@ static void deliver_down(struct console *c, const uint8_t *p, size_t n)
     if (k != (ssize_t)n) {
         /* the device sent beyond the window we granted it, which the APF engine refuses, so
          * this is a console queue that is not what we sized: drop the session, not the tunnel */
-        console_close(c, RING_CLOSE_ABORT, "console send queue overflow");
+        relay_abort(c, "console send queue overflow");
         return;
     }
     c->enq += n;
@@ -198,6 +208,7 @@ static void leave(struct console *c)
  * request, so the console goes (its bytes so far were each a response it asked for). */
 static void device_framing_error(struct console *c, const char *why)
 {
+    STAT_INC(&c->wc->stats, console_device_framing);
     if (wctx_peer_log_ok(c->wc))
         log_warn("console %s user %s device %s port %u: %s: closing", c->peer,
                  c->ulen ? c->user : "-", c->name, c->port, why);
@@ -556,7 +567,7 @@ static void relay_up(struct console *c, const uint8_t *p, size_t n)
         /* the usual case: straight from the receive buffer into CHANNEL_DATA */
         ssize_t k = tunnel_channel_send(c->end.t, &c->end, p, n);
         if (k < 0) {
-            console_close(c, RING_CLOSE_ABORT, "channel send failed");
+            relay_abort(c, "channel send failed");
             return;
         }
         account_up(c, (size_t)k);
@@ -564,7 +575,7 @@ static void relay_up(struct console *c, const uint8_t *p, size_t n)
         n -= (size_t)k;
     }
     if (n && console_in_append(c, p, n, console_in_limit(c)) < 0) {
-        console_close(c, RING_CLOSE_ABORT, "console sent while paused beyond the bound");
+        relay_abort(c, "console sent while paused beyond the bound");
         return;
     }
     while (c->in_len && c->end.t && !c->closing && c->state == ST_RELAY) {
@@ -578,7 +589,7 @@ static void relay_up(struct console *c, const uint8_t *p, size_t n)
         }
         ssize_t k = tunnel_channel_send(c->end.t, &c->end, c->in, go);
         if (k < 0) {
-            console_close(c, RING_CLOSE_ABORT, "channel send failed");
+            relay_abort(c, "channel send failed");
             return;
         }
         if (c->hf)

@@ -54,6 +54,8 @@
     X(console_channels, "console channels opened")                                                 \
     X(console_idle_timeout, "console sessions closed: idle for longer than idle_timeout")          \
     X(console_closed, "console sessions closed")                                                   \
+    X(console_device_framing, "console sessions closed: the device broke HTTP response framing")   \
+    X(console_relay_aborted, "console sessions aborted: channel send failed or a bound exceeded")  \
     X(console_bytes_up, "bytes relayed from consoles to devices")                                  \
     X(console_bytes_down, "bytes relayed from devices to consoles")                                \
     X(device_open_allowed,                                                                         \
