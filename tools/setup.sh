@@ -28,14 +28,18 @@ WOLFSSL_CFLAGS="-O2 -g -fPIC -DWOLFSSL_STATIC_RSA -DWOLFSSL_USER_IO"
 
 # libwolfssl-dev: only for bench/tls, which measures Debian's binary against ours (never linked by mpsd).
 # curl, proxychains4, amtterm: the real consoles the integration tests drive through mpsd's proxies.
+# libjansson-dev: JSON for the admin API, events and JSON log lines (every string escaped by it).
+# prometheus: promtool checks the /metrics exposition, and a real Prometheus scrapes mpsd in tests.
+# lintian: checks the Debian package tools/mkdeb.sh builds.
 apt_packages=(
   build-essential meson ninja-build pkg-config
-  liburing-dev libjemalloc-dev libcriterion-dev libinih-dev libargon2-dev
+  liburing-dev libjemalloc-dev libcriterion-dev libinih-dev libargon2-dev libjansson-dev
   autoconf automake libtool dpkg-dev
   clang-14 libclang-rt-14-dev llvm-14
   openssl curl prometheus procps
   libwolfssl-dev
   proxychains4 amtterm
+  lintian
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }
