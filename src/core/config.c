@@ -23,6 +23,7 @@ enum key_type {
     K_LISTEN,
     K_LOGLEVEL,
     K_PROFILE,
+    K_LOGFORMAT,
     K_SUFFIXES
 };
 
@@ -42,6 +43,9 @@ static const struct key keys[] = {
     {"mpsd", "workers", K_UINT, F(workers), 0, 0, 256},
     {"mpsd", "lock_file", K_PATH, F(lock_file), CAP(lock_file), 0, 0},
     {"mpsd", "log_level", K_LOGLEVEL, F(log_level), 0, 0, 0},
+    {"mpsd", "log_format", K_LOGFORMAT, F(log_format), 0, 0, 0},
+    {"mpsd", "user", K_PATH, F(run_as), CAP(run_as), 0, 0},
+    {"mpsd", "bind_timeout", K_DURATION, F(bind_timeout_ms), 0, 0, 3600000},
     {"cira", "listen", K_LISTEN, F(listen), F(n_listen), 0, 0},
     {"cira", "plain_listen", K_LISTEN, F(plain_listen), F(n_plain_listen), 0, 0},
     {"cira", "tls_profile", K_PROFILE, F(tls_profile), 0, 0, 0},
@@ -56,6 +60,8 @@ static const struct key keys[] = {
     {"cira", "max_tunnels", K_UINT, F(max_tunnels), 0, 1, 10000000},
     {"cira", "max_handshakes", K_UINT, F(max_handshakes), 0, 1, 1000000},
     {"cira", "max_buffered", K_SIZE, F(max_buffered), 0, 16384, 1u << 30},
+    {"cira", "ticket_key_file", K_PATH, F(ticket_key_file), CAP(ticket_key_file), 0, 0},
+    {"cira", "ticket_rotation", K_DURATION, F(ticket_rotation_ms), 0, 0, 7 * 86400000u},
     {"devices", "credentials", K_PATH, F(credentials), CAP(credentials), 0, 0},
     {"devices", "auto_enroll", K_BOOL, F(auto_enroll), 0, 0, 0},
     {"devices", "group_auth", K_BOOL, F(group_auth), 0, 0, 0},
@@ -73,6 +79,14 @@ static const struct key keys[] = {
     {"console", "channel_window", K_SIZE, F(channel_window), 0, 4096, 16u << 20},
     {"console", "max_head", K_SIZE, F(max_head), 0, 1024, 65536},
     {"console", "device_open_allow", K_LISTEN, F(device_open_allow), F(n_device_open_allow), 0, 0},
+    {"admin", "listen", K_LISTEN, F(admin_listen), F(n_admin_listen), 0, 0},
+    {"admin", "cert", K_PATH, F(admin_cert), CAP(admin_cert), 0, 0},
+    {"admin", "key", K_PATH, F(admin_key), CAP(admin_key), 0, 0},
+    {"admin", "token_hash", K_PATH, F(admin_token_hash), CAP(admin_token_hash), 0, 0},
+    {"admin", "metrics_public", K_BOOL, F(metrics_public), 0, 0, 0},
+    {"admin", "max_connections", K_UINT, F(admin_max_connections), 0, 1, 4096},
+    {"admin", "request_timeout", K_DURATION, F(admin_request_timeout_ms), 0, 100, 600000},
+    {"admin", "ready_deadline", K_DURATION, F(admin_ready_deadline_ms), 0, 10, 60000},
     {"ring", "recv_buffer_size", K_SIZE, F(recv_buffer_size), 0, 1024, 1u << 20},
     {"ring", "recv_buffer_count", K_UINT, F(recv_buffer_count), 0, 8, 32768},
     {"ring", "max_conns_per_worker", K_UINT, F(max_conns_per_worker), 0, 16, 1000000},
@@ -98,6 +112,7 @@ void config_defaults(struct config *cfg)
     cfg->max_tunnels = 100000;
     cfg->max_handshakes = 1024;
     cfg->max_buffered = 256 * 1024;
+    cfg->ticket_rotation_ms = 3600000;
     cfg->max_consoles = 10000;
     cfg->max_consoles_per_device = 16;
     cfg->request_timeout_ms = 10000;
@@ -105,6 +120,10 @@ void config_defaults(struct config *cfg)
     cfg->idle_timeout_ms = 900000;
     cfg->channel_window = 512 * 1024;
     cfg->max_head = 8192;
+    cfg->metrics_public = true;
+    cfg->admin_max_connections = 64;
+    cfg->admin_request_timeout_ms = 10000;
+    cfg->admin_ready_deadline_ms = 1000;
     cfg->recv_buffer_size = 16 * 1024;
     cfg->recv_buffer_count = 512;
     cfg->max_conns_per_worker = 16384;
@@ -405,6 +424,14 @@ static const char *set_value(struct parse_state *ps, const struct key *k, const 
         *(int *)field = lv;
         return NULL;
     }
+    case K_LOGFORMAT:
+        if (!strcmp(value, "logfmt"))
+            *(int *)field = CONFIG_LOG_LOGFMT;
+        else if (!strcmp(value, "json"))
+            *(int *)field = CONFIG_LOG_JSON;
+        else
+            return "expected logfmt or json";
+        return NULL;
     case K_SUFFIXES:
         return parse_suffixes(value, (char(*)[128])field, (unsigned *)((char *)ps->cfg + k->aux));
     case K_PROFILE:
@@ -471,11 +498,16 @@ static int on_entry(void *user, const char *section, const char *name, const cha
     return 1; /* keep going: report every error in one run */
 }
 
+/* name is "key" (the first section that has it) or "section.key". */
 static unsigned seen_line(const struct parse_state *ps, const char *name)
 {
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-        if (!strcmp(keys[i].name, name))
+    const char *dot = strchr(name, '.');
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (dot ? (strncmp(keys[i].section, name, (size_t)(dot - name)) == 0 &&
+                   keys[i].section[dot - name] == 0 && !strcmp(keys[i].name, dot + 1))
+                : !strcmp(keys[i].name, name))
             return ps->seen[i];
+    }
     return 0;
 }
 
@@ -520,6 +552,18 @@ static void cross_check(struct parse_state *ps)
                   "channel_window (%u) must be at least max_head (%u): a device's HTTP response "
                   "head has to fit in the window it may send",
                   c->channel_window, c->max_head);
+    check_readable(ps, "ticket_key_file", c->ticket_key_file, false);
+    if (!c->admin_cert[0] != !c->admin_key[0])
+        add_error(ps->errs, seen_line(ps, c->admin_cert[0] ? "admin.cert" : "admin.key"),
+                  "[admin] cert and key go together (both set: HTTPS; neither: plain HTTP)");
+    if (c->admin_cert[0]) {
+        check_readable(ps, "admin.cert", c->admin_cert, false);
+        check_readable(ps, "admin.key", c->admin_key, false);
+    }
+    if (c->admin_token_hash[0] && strncmp(c->admin_token_hash, "$argon2id$", 10) != 0)
+        add_error(ps->errs, seen_line(ps, "token_hash"),
+                  "token_hash must be an argon2id hash (mpsd-passwd --token makes one), never "
+                  "the token itself");
     if (c->recv_buffer_count & (c->recv_buffer_count - 1))
         add_error(ps->errs, seen_line(ps, "recv_buffer_count"),
                   "recv_buffer_count (%u) must be a power of two (io_uring buffer rings)",

@@ -17,6 +17,10 @@ struct config_listen {
 };
 
 enum tls_profile_kind { CONFIG_TLS_MODERN = 0, CONFIG_TLS_LEGACY = 1 };
+enum log_format_kind { CONFIG_LOG_LOGFMT = 0, CONFIG_LOG_JSON = 1 };
+
+#define CONFIG_TOKEN_HASH_MAX 256
+#define CONFIG_USER_MAX       64
 
 struct config {
     /* [mpsd] */
@@ -24,6 +28,9 @@ struct config {
     unsigned workers; /* 0 = one per online CPU */
     char lock_file[CONFIG_PATH_MAX];
     int log_level;
+    int log_format;               /* enum log_format_kind: logfmt (default) or JSON lines */
+    char run_as[CONFIG_USER_MAX]; /* started as root: bind, load keys, then become this user */
+    uint32_t bind_timeout_ms;     /* keep retrying a listener whose address is in use */
 
     /* [cira] */
     struct config_listen listen[CONFIG_MAX_LISTEN];
@@ -42,8 +49,10 @@ struct config {
     uint32_t login_timeout_ms;
     uint32_t drain_timeout_ms;
     uint32_t max_tunnels;
-    uint32_t max_handshakes; /* TLS handshakes in flight, whole process */
-    uint32_t max_buffered;   /* bytes queued toward one tunnel */
+    uint32_t max_handshakes;               /* TLS handshakes in flight, whole process */
+    uint32_t max_buffered;                 /* bytes queued toward one tunnel */
+    char ticket_key_file[CONFIG_PATH_MAX]; /* TLS session ticket keys shared across restarts */
+    uint32_t ticket_rotation_ms;           /* a fresh ticket key this often (0: never) */
 
     /* [devices] */
     char credentials[CONFIG_PATH_MAX];
@@ -70,6 +79,17 @@ struct config {
     /* device-initiated channels may reach only these numeric address:port destinations */
     struct config_listen device_open_allow[CONFIG_MAX_LISTEN];
     unsigned n_device_open_allow;
+
+    /* [admin] metrics, health, device API and events over HTTP (off unless listen is set) */
+    struct config_listen admin_listen[CONFIG_MAX_LISTEN];
+    unsigned n_admin_listen;
+    char admin_cert[CONFIG_PATH_MAX]; /* both set: the admin listener speaks HTTPS */
+    char admin_key[CONFIG_PATH_MAX];
+    char admin_token_hash[CONFIG_TOKEN_HASH_MAX]; /* argon2id of the API bearer token */
+    bool metrics_public; /* /metrics and health without the token (default on) */
+    uint32_t admin_max_connections;
+    uint32_t admin_request_timeout_ms;
+    uint32_t admin_ready_deadline_ms; /* a worker must answer /readyz's ping within this */
 
     /* [ring] */
     uint32_t recv_buffer_size;
