@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 static _Atomic int current_level = LOG_INFO;
+static enum log_format current_format = LOG_FORMAT_LOGFMT;
 static _Atomic unsigned long long dropped;
 static int saved_flags = -1;
 
@@ -17,6 +18,11 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 void log_set_level(enum log_level level)
 {
     atomic_store_explicit(&current_level, (int)level, memory_order_relaxed);
+}
+
+void log_set_format(enum log_format format)
+{
+    current_format = format;
 }
 
 enum log_level log_get_level(void)

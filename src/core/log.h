@@ -7,7 +7,11 @@
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
+enum log_format { LOG_FORMAT_LOGFMT = 0, LOG_FORMAT_JSON = 1 };
+
 void log_set_level(enum log_level level);
+/* logfmt (default) or JSON lines; set once at start, before any worker runs. */
+void log_set_format(enum log_format format);
 enum log_level log_get_level(void);
 /* Parses "error", "warn", "info", "debug"; returns -1 when unknown. */
 int log_level_parse(const char *s);

@@ -118,6 +118,7 @@ int main(int argc, char **argv)
     if (load_config(&cfg, config_path) != 0)
         return 1;
     log_set_level((enum log_level)cfg.log_level);
+    log_set_format(cfg.log_format == CONFIG_LOG_JSON ? LOG_FORMAT_JSON : LOG_FORMAT_LOGFMT);
 
     char err[512];
     int lock_fd = instance_lock(cfg.lock_file, err, sizeof(err));

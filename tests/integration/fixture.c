@@ -69,20 +69,28 @@ void fx_start(struct fx *f, const struct fx_opts *o)
                  f->socks_port, f->http_port, f->users, o->console_extra ? o->console_extra : "");
     }
 
+    char admin[1024] = "";
+    if (o->admin) {
+        f->admin_port = free_port();
+        snprintf(admin, sizeof(admin), "[admin]\nlisten = 127.0.0.1:%d\n%s", f->admin_port,
+                 o->admin_extra ? o->admin_extra : "");
+    }
+
     char text[8192];
     snprintf(text, sizeof(text),
-             "[mpsd]\nname = 127.0.0.1\nlock_file = %s/lock\nworkers = %d\nlog_level = %s\n"
+             "[mpsd]\nname = 127.0.0.1\nlock_file = %s/lock\nworkers = %d\nlog_level = %s\n%s"
              "[cira]\nlisten = 127.0.0.1:%d\ncert = %s/server.pem\nkey = %s/server.key\n"
              "keepalive_interval = 1s\nkeepalive_timeout = 3s\nhandshake_timeout = 2s\n"
              "login_timeout = 3s\ndrain_timeout = 3s\n%s%s"
-             "[devices]\ncredentials = %s\ngroup_auth = %s\n%s%s",
-             f->dir, o->workers > 0 ? o->workers : 2, o->debug ? "debug" : "info", f->port,
-             f->certs, f->certs, plain, o->cira ? o->cira : "", path,
-             o->no_group ? "false" : "true", o->devices ? o->devices : "", console);
+             "[devices]\ncredentials = %s\ngroup_auth = %s\n%s%s%s",
+             f->dir, o->workers > 0 ? o->workers : 2, o->debug ? "debug" : "info",
+             o->mpsd ? o->mpsd : "", f->port, f->certs, f->certs, plain, o->cira ? o->cira : "",
+             path, o->no_group ? "false" : "true", o->devices ? o->devices : "", console, admin);
     snprintf(f->conf, sizeof(f->conf), "%s/mpsd.conf", f->dir);
     write_file(f->conf, text);
 
     char *argv[] = {(char *)env_or_die("MPSD_BIN"), "--config", f->conf, NULL};
+    setenv("MPSD_TEST_INSTANCE", f->dir, 1);
     char log[400];
     snprintf(log, sizeof(log), "%s/mpsd.log", f->dir);
     proc_start_logged(&f->p, argv, log);

@@ -19,6 +19,7 @@ struct fx {
     int port, plain_port;
     int socks_port, http_port; /* console listeners (fx_opts.console) */
     char users[320];           /* the console users file (fx_opts.console) */
+    int admin_port;            /* the admin HTTP listener (fx_opts.admin) */
 };
 
 struct fx_opts {
@@ -31,7 +32,13 @@ struct fx_opts {
     const char *console_extra; /* extra [console] lines */
     const char *users;         /* the users file's text (fx_user_line makes lines) */
     int workers;               /* [mpsd] workers (0: 2) */
+    const char *mpsd;          /* extra [mpsd] lines */
+    bool admin;                /* an [admin] section: listen = 127.0.0.1:<admin_port> */
+    const char *admin_extra;   /* extra [admin] lines */
 };
+
+/* Every fixture mpsd runs with MPSD_TEST_INSTANCE set to its scratch dir, so that tests on one
+ * host may run several mpsd at once (the host-wide one-instance rule is scoped by it). */
 
 /* Writes the config and starts mpsd; waits until it runs. [cira] defaults: keepalive 1s/3s,
  * handshake 2s, login 3s. [devices]: group 'fleet' user admin/FX_PASSWORD (group_auth on) unless
