@@ -70,6 +70,8 @@ typedef enum apf_err {
 #define APF_ERR_COUNT 32 /* number of codes, for per-error counters: index with -err */
 
 const char *apf_strerror(int err);
+/* A stable symbolic name ("msg_too_long") for metrics labels; NULL for 0 and unknown codes. */
+const char *apf_err_name(int err);
 
 /* ---- protocol constants (docs/apf.md section 1) -------------------------- */
 

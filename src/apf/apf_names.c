@@ -48,6 +48,46 @@ const char *apf_strerror(int err)
     return msg[-err];
 }
 
+const char *apf_err_name(int err)
+{
+    static const char *const name[APF_ERR_COUNT] = {
+        [1] = "again",
+        [2] = "invalid",
+        [3] = "nomem",
+        [4] = "buffer",
+        [5] = "unknown_type",
+        [6] = "not_apf",
+        [7] = "string_too_long",
+        [8] = "msg_too_long",
+        [9] = "data_too_long",
+        [10] = "malformed",
+        [11] = "unknown_method",
+        [12] = "unknown_request",
+        [13] = "unknown_channel_type",
+        [14] = "unexpected",
+        [15] = "unknown_service",
+        [16] = "version",
+        [17] = "auth_failed",
+        [18] = "unknown_channel",
+        [19] = "window_exceeded",
+        [20] = "window_overflow",
+        [21] = "rx_overflow",
+        [22] = "port_not_registered",
+        [23] = "too_many_channels",
+        [24] = "no_channel",
+        [25] = "channel_state",
+        [26] = "not_ready",
+        [27] = "closed",
+        [28] = "callback",
+        [29] = "peer_disconnect",
+        [30] = "timeout",
+        [31] = "local_disconnect",
+    };
+    if (err >= 0 || err <= -APF_ERR_COUNT)
+        return NULL;
+    return name[-err];
+}
+
 const char *apf_msg_type_name(unsigned type)
 {
     switch (type) {
