@@ -145,6 +145,13 @@ void conn_progress(ring_conn *c)
             handoff_submit(c);
         return;
     case CS_CLOSING:
+        /* Abortive close as a RST: SO_LINGER {1, 0} goes first (it is issued inline, before the
+         * cancel in the same submit), and the shutdown is SHUT_RD only: SHUT_WR would send the
+         * FIN that the reset is meant to replace. */
+        if ((c->flags & (CF_RST | CF_RST_SENT)) == CF_RST) {
+            c->flags |= CF_RST_SENT;
+            rst_submit(c);
+        }
         if (!c->inflight) {
             sqe = ring_sqe(c->w);
             io_uring_prep_close_direct(sqe, c->slot);
@@ -160,7 +167,7 @@ void conn_progress(ring_conn *c)
                                     IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
             io_uring_sqe_set_data64(sqe, ud_conn(OP_CANCEL, c->slot, c->gen));
             c->inflight++;
-            submit_shutdown(c, SHUT_RDWR);
+            submit_shutdown(c, (c->flags & CF_RST) ? SHUT_RD : SHUT_RDWR);
         }
         return;
     default:
@@ -192,6 +199,11 @@ void ring_conn_close(ring_conn *c, int how)
         ring_timer_arm(c->w, &c->linger, c->w->linger_ms);
         conn_todo(c);
     } else if (how == RING_CLOSE_ABORT || c->state == CS_OPENING || c->state == CS_HANDOFF) {
+        if (how == RING_CLOSE_ABORT && LIVE(c)) {
+            STAT_ADD(c->w, aborts, 1);
+            if (c->w->rst_ok)
+                c->flags |= CF_RST;
+        }
         conn_abort(c, 0);
     }
 }
@@ -270,6 +282,12 @@ void conn_handle_cqe(ring_worker *w, struct io_uring_cqe *cqe)
         break;
     case OP_SEND:
         tx_handle_cqe(c, cqe->res);
+        break;
+    case OP_SOCKOPT:
+        c->inflight--;
+        if (cqe->res == 0)
+            STAT_ADD(w, aborts_rst, 1);
+        conn_progress(c);
         break;
     case OP_SHUT:
     case OP_CANCEL:

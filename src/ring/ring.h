@@ -61,6 +61,9 @@ int ring_create(const ring_config *cfg, ring_t **out);
  * On failure (e.g. -EOPNOTSUPP) ring_error() names what is missing. [any thread] */
 int ring_start(ring_t *r);
 const char *ring_error(const ring_t *r);
+/* After ring_start: "" or one line to log once about a feature the kernel lacks, e.g. that
+ * abortive closes are FINs because io_uring cannot set SO_LINGER (Linux < 6.7). [any thread] */
+const char *ring_notice(const ring_t *r);
 /* Tell every worker to stop (see ring_worker_stop), then wait for the threads. [any thread] */
 void ring_stop(ring_t *r);
 void ring_join(ring_t *r);
@@ -75,6 +78,8 @@ void ring_worker_stop(ring_worker *w);
 uint64_t ring_clock_ms(void);
 /* Milliseconds of CLOCK_MONOTONIC as cached by the worker's loop. */
 uint64_t ring_now_ms(const ring_worker *w);
+/* Whether ring_conn_close(ABORT) resets the peer (TCP RST) on this worker's kernel. [any thread] */
+bool ring_abort_sends_rst(const ring_worker *w);
 /* Connections currently held (opening, open or closing). */
 unsigned ring_worker_conns(const ring_worker *w);
 /* Visit every open connection (e.g. to close them all from on_stop). fn may close c. */
@@ -86,7 +91,9 @@ void ring_foreach_conn(ring_worker *w, void (*fn)(ring_conn *c, void *arg), void
 typedef struct ring_stats {
     uint64_t accepts, connects, adopts, recvs, bytes_in, bytes_out, sends, enobufs, send_cap_hits,
         closes, errors, stale_cqes, timers_fired, msgs;
-    uint64_t conns; /* gauge */
+    uint64_t conns;      /* gauge */
+    uint64_t aborts;     /* ring_conn_close(ABORT) of an open or closing connection */
+    uint64_t aborts_rst; /* of those, sent as a RST (SO_LINGER {1, 0} accepted) */
 } ring_stats;
 void ring_stats_read(const ring_worker *w, ring_stats *out); /* [any thread] */
 
@@ -160,8 +167,9 @@ void ring_conn_set_recv_bounded(ring_conn *c, bool on);
 enum { RING_CLOSE_GRACEFUL = 0, RING_CLOSE_ABORT = 1 };
 /* GRACEFUL: flush the queue, shutdown(SHUT_WR), discard input until the peer's FIN (a paused
  * receive is resumed for that), close; bounded by linger_ms, after which it aborts. ABORT: drop the
- * queue, cancel I/O, close now. Either way on_close follows exactly once; calling close again only
- * upgrades GRACEFUL to ABORT. */
+ * queue, cancel I/O, close now; the peer gets a RST where the kernel lets io_uring set SO_LINGER
+ * {1, 0} (Linux 6.7, ring_abort_sends_rst), else a FIN. Either way on_close follows exactly once;
+ * calling close again only upgrades GRACEFUL to ABORT. */
 void ring_conn_close(ring_conn *c, int how);
 
 /* --- listeners and outbound connections --------------------------------------------------- */

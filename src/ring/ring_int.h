@@ -32,6 +32,7 @@ enum ring_op {
     OP_CONNECT, /* ptr = struct ring_creq */
     OP_HANDIN,  /* ptr = struct ring_creq, posted to the target ring by MSG_RING */
     OP_PROBE,   /* start-up probe */
+    OP_SOCKOPT, /* conn: SO_LINGER {1, 0} before an abortive close (rst.c) */
 };
 
 #define UD_OP(ud)      ((unsigned)((ud) >> 56))
@@ -74,6 +75,8 @@ enum conn_flag {
     CF_HANDOFF_SENT = 1 << 8, /* MSG_RING submitted */
     CF_WPOLL = 1 << 9,        /* on the worker's writable-poll list (ring_conn_want_writable) */
     CF_ONESHOT = 1 << 10,     /* single-shot receives (ring_conn_set_recv_bounded) */
+    CF_RST = 1 << 11,         /* abortive close: reset the peer (SO_LINGER {1, 0}, rst.c) */
+    CF_RST_SENT = 1 << 12,    /* the SO_LINGER SQE was submitted */
 };
 
 /* Up to TX_IOV queued chunks go out in one sendmsg; the msghdr and iovec live in the header of
@@ -157,6 +160,7 @@ struct ring_worker {
     struct io_uring ring;
     int init_err;
     bool stopping, exited_loop;
+    bool rst_ok; /* io_uring can set SO_LINGER on a direct descriptor (rst.c) */
 
     /* connections: table indexed by direct-descriptor slot */
     ring_conn *conns;
@@ -197,7 +201,8 @@ struct ring_worker {
 
     struct {
         stat_word accepts, connects, adopts, recvs, bytes_in, bytes_out, sends, enobufs,
-            send_cap_hits, closes, errors, stale_cqes, timers_fired, msgs, conns;
+            send_cap_hits, closes, errors, stale_cqes, timers_fired, msgs, conns, aborts,
+            aborts_rst;
     } st;
 };
 
@@ -206,6 +211,7 @@ struct ring {
     unsigned n;
     ring_worker *w;
     char err[256];
+    char note[256]; /* ring_notice: a degraded feature, said once */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     unsigned ready;
@@ -262,6 +268,10 @@ void handoff_handle_cqe(ring_conn *c, int res);
 void timer_wheel_init(ring_worker *w);
 void timer_run(ring_worker *w);
 int timer_wait_ms(const ring_worker *w); /* -1: no timer armed */
+
+/* rst.c */
+void rst_probe(ring_worker *w); /* sets w->rst_ok; else a ring_notice() */
+void rst_submit(ring_conn *c);  /* SO_LINGER {1, 0} on c (counts in inflight) */
 
 /* mailbox.c */
 int mbox_init(ring_worker *w);

@@ -198,6 +198,7 @@ static int worker_init(ring_worker *w)
         return rc;
     }
     w->nslots = c->files;
+    rst_probe(w); /* before any slot is in use: it borrows slot 0 */
     w->conns = calloc(w->nslots, sizeof(ring_conn)); /* untouched pages cost nothing */
     if (!w->conns)
         return -ENOMEM;
@@ -235,6 +236,7 @@ static void dispatch(ring_worker *w, struct io_uring_cqe *cqe)
     case OP_CANCEL:
     case OP_CLOSE:
     case OP_HANDOFF:
+    case OP_SOCKOPT:
         conn_handle_cqe(w, cqe);
         break;
     case OP_SOCKET:
@@ -446,5 +448,7 @@ void ring_stats_read(const ring_worker *w, ring_stats *o)
     RD(timers_fired);
     RD(msgs);
     RD(conns);
+    RD(aborts);
+    RD(aborts_rst);
 #undef RD
 }
