@@ -119,14 +119,20 @@ bool fx_wait(struct fx *f, const char *needle, int timeout_ms)
 
 long long fx_stat(struct fx *f, const char *name)
 {
-    int before = fx_count(f, "info  stats: ");
+    /* the stats line's message starts "stats: " (logfmt msg="stats: ..., JSON "msg":"stats: ...) */
+    static const char *const stats_needles[] = {"msg=\"stats: ", "\"msg\":\"stats: "};
+#define COUNT_STATS() (fx_count(f, stats_needles[0]) + fx_count(f, stats_needles[1]))
+    int before = COUNT_STATS();
     kill(f->p.pid, SIGUSR1);
-    for (int i = 0; i < 100 && fx_count(f, "info  stats: ") == before; i++)
+    for (int i = 0; i < 100 && COUNT_STATS() == before; i++)
         ;
+#undef COUNT_STATS
     /* the last stats line */
     const char *last = NULL;
-    for (const char *s = f->p.out; (s = strstr(s, "info  stats: ")); s++)
-        last = s;
+    for (int k = 0; k < 2; k++)
+        for (const char *s = f->p.out; (s = strstr(s, stats_needles[k])); s++)
+            if (s > last)
+                last = s;
     cr_assert_not_null(last, "no stats line:\n%s", f->p.out);
     char key[128];
     snprintf(key, sizeof(key), " %s=", name);
