@@ -26,11 +26,6 @@ static struct mpsd *M(const struct tunnel *t)
     return t->wc->m;
 }
 
-static const char *who(const struct tunnel *t)
-{
-    return t->has_guid ? t->guid_str : "-";
-}
-
 #define PEER_LOG_PER_SEC 100
 
 bool wctx_peer_log_ok(struct wctx *wc)
@@ -53,10 +48,13 @@ bool wctx_peer_log_ok(struct wctx *wc)
     return false;
 }
 
+/* The fields of every line about t: its peer address and, once known, its GUID. */
+#define TF(t) LF(.peer = (t)->peer, .guid = (t)->has_guid ? (t)->guid_str : NULL)
+
 #define peer_warn(t, ...)                                                                          \
     do {                                                                                           \
         if (wctx_peer_log_ok((t)->wc))                                                             \
-            log_warn(__VA_ARGS__);                                                                 \
+            log_kv(LOG_WARN, TF(t), __VA_ARGS__);                                                  \
     } while (0)
 
 /* Marks the tunnel for closing; the first reason given is the one logged. */
@@ -115,13 +113,11 @@ static void on_timer(ring_timer *tm)
     if (t->deadline_ms && now >= t->deadline_ms) {
         if (t->state == T_HANDSHAKE) {
             STAT_INC(&t->wc->stats, timeout_handshake);
-            peer_warn(t, "peer %s: TLS handshake not done within %ums: closing", t->peer,
-                      cfg->handshake_timeout_ms);
+            peer_warn(t, "TLS handshake not done within %ums: closing", cfg->handshake_timeout_ms);
             want_close(t, RING_CLOSE_ABORT, "handshake timeout");
         } else {
             STAT_INC(&t->wc->stats, timeout_login);
-            peer_warn(t, "device %s peer %s: APF login not done within %ums: closing", who(t),
-                      t->peer, cfg->login_timeout_ms);
+            peer_warn(t, "APF login not done within %ums: closing", cfg->login_timeout_ms);
             apf_session_disconnect(t->apf, APF_DISC_CONNECTION_TIMED_OUT);
             want_close(t, RING_CLOSE_GRACEFUL, "login timeout");
         }
@@ -155,9 +151,8 @@ static int apf_send(apf_session *s, const uint8_t *msg, size_t len, void *user)
      * max_buffered): it cannot be served, and holding more would let one device grow our memory
      * without bound. */
     STAT_INC(&t->wc->stats, send_overflow);
-    peer_warn(t,
-              "device %s peer %s: more than %u bytes queued toward the device: dropping the tunnel",
-              who(t), t->peer, 2 * M(t)->cfg.max_buffered);
+    peer_warn(t, "more than %u bytes queued toward the device: dropping the tunnel",
+              2 * M(t)->cfg.max_buffered);
     want_close(t, RING_CLOSE_ABORT, "send queue overflow");
     return -1;
 }
@@ -169,8 +164,7 @@ static void apf_on_version(apf_session *s, const apf_version_info *v, void *user
     t->guid = v->id;
     guid_format(&t->guid, t->guid_str);
     t->has_guid = true;
-    log_debug("device %s peer %s: APF %u.%u trigger %u", t->guid_str, t->peer, v->major, v->minor,
-              v->trigger);
+    log_kv_debug(TF(t), "APF %u.%u trigger %u", v->major, v->minor, v->trigger);
 }
 
 static bool register_device(struct tunnel *t);
@@ -184,34 +178,31 @@ static void auth_decide(struct tunnel *t, creds_status st, bool cached)
         ok = true;
         t->authed = true;
         STAT_INC(&wc->stats, auth_ok);
-        log_debug("device %s peer %s: login accepted%s", who(t), t->peer,
-                  cached ? " (cached)" : "");
+        log_kv_debug(TF(t), "login accepted%s", cached ? " (cached)" : "");
         break;
     case CREDS_UNKNOWN_DEVICE:
         if (atomic_load_explicit(&M(t)->auto_enroll, memory_order_relaxed)) {
             ok = true;
             t->authed = true;
             STAT_INC(&wc->stats, auth_enrolled);
-            log_info("device %s peer %s: unknown GUID accepted by auto_enroll", who(t), t->peer);
+            log_kv(LOG_INFO, TF(t), "unknown GUID accepted by auto_enroll");
         } else {
             STAT_INC(&wc->stats, auth_unknown_device);
-            peer_warn(t, "device %s peer %s: login refused: unknown device (not in credentials)",
-                      who(t), t->peer);
+            peer_warn(t, "login refused: unknown device (not in credentials)");
         }
         break;
     case CREDS_BAD_USERNAME:
         STAT_INC(&wc->stats, auth_bad_username);
-        peer_warn(t, "device %s peer %s: login refused: wrong username", who(t), t->peer);
+        peer_warn(t, "login refused: wrong username");
         break;
     case CREDS_BAD_PASSWORD:
         STAT_INC(&wc->stats, auth_bad_password);
-        peer_warn(t, "device %s peer %s: login refused: wrong password", who(t), t->peer);
+        peer_warn(t, "login refused: wrong password");
         break;
     case CREDS_ERROR:
     case CREDS_NEED_ARGON2: /* not an answer from creds_check */
         STAT_INC(&wc->stats, auth_error);
-        log_error("device %s peer %s: login refused: credential check failed (out of memory?)",
-                  who(t), t->peer);
+        log_kv(LOG_ERROR, TF(t), "login refused: credential check failed (out of memory?)");
         break;
     }
     if (ok && !register_device(t)) {
@@ -253,10 +244,8 @@ static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
             auth_decide(t, CREDS_OK, false);
         } else {
             STAT_INC(&wc->stats, auth_bad_password);
-            peer_warn(t,
-                      "device %s peer %s: login refused: method none needs a client certificate "
-                      "whose CN is the device GUID",
-                      who(t), t->peer);
+            peer_warn(t, "login refused: method none needs a client certificate whose CN is the "
+                         "device GUID");
             want_close(t, RING_CLOSE_GRACEFUL, "login refused");
             apf_session_auth_result(s, false);
         }
@@ -279,8 +268,7 @@ static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
         t->auth_pending = true;
     } else if (rc == -EAGAIN) {
         STAT_INC(&wc->stats, auth_busy);
-        peer_warn(t, "device %s peer %s: login refused: too many credential checks queued", who(t),
-                  t->peer);
+        peer_warn(t, "login refused: too many credential checks queued");
         want_close(t, RING_CLOSE_GRACEFUL, "auth queue full");
         apf_session_disconnect(s, APF_DISC_TEMPORARILY_UNAVAILABLE);
     } else {
@@ -303,8 +291,8 @@ static void supersede_run(ring_worker *w, ring_msg *msg)
     struct tunnel *t = c ? ring_conn_user(c) : NULL;
     if (t && t->serial == sm->generation && t->close_how < 0) {
         STAT_INC(&t->wc->stats, superseded);
-        log_info("device %s peer %s: superseded by a new login from %s: closing the old tunnel",
-                 who(t), t->peer, sm->new_peer);
+        log_kv(LOG_INFO, TF(t), "superseded by a new login from %s: closing the old tunnel",
+               sm->new_peer);
         t->registered = false; /* the directory already names the new tunnel */
         if (t->apf)
             apf_session_disconnect(t->apf, APF_DISC_BY_APPLICATION);
@@ -342,8 +330,7 @@ static bool register_device(struct tunnel *t)
     e.peer = t->peer_sa;
     int rc = dir_register(M(t)->directory, &e, &old);
     if (rc < 0) {
-        log_error("device %s peer %s: login refused: directory: %s", who(t), t->peer,
-                  strerror(-rc));
+        log_kv(LOG_ERROR, TF(t), "login refused: directory: %s", strerror(-rc));
         return false;
     }
     t->registered = true;
@@ -370,8 +357,7 @@ static void apf_on_ready(apf_session *s, void *user)
         int rc = dir_set_hostname(M(t)->directory, &t->guid, t->wc->index, t->conn_id, t->serial,
                                   name, strlen(name));
         if (rc < 0 && rc != -ESTALE)
-            peer_warn(t, "device %s peer %s: hostname '%s' not registered: %s", who(t), t->peer,
-                      host_log, strerror(-rc));
+            peer_warn(t, "hostname '%s' not registered: %s", host_log, strerror(-rc));
     }
     uint32_t ports[16];
     size_t np = apf_session_ports(s, ports, 16);
@@ -387,8 +373,7 @@ static void apf_on_ready(apf_session *s, void *user)
     t->deadline_ms = 0;
     STAT_INC(&t->wc->stats, tunnels_ready);
     atomic_fetch_add_explicit(&t->wc->stats.ready, 1, memory_order_relaxed);
-    log_info("device %s ready: host '%s' ports %s peer %s (%s)", who(t), host_log, plist, t->peer,
-             tlsdesc);
+    log_kv(LOG_INFO, TF(t), "ready: host '%s' ports %s (%s)", host_log, plist, tlsdesc);
 }
 
 static void apf_on_disconnect(apf_session *s, uint32_t reason, void *user)
@@ -396,8 +381,7 @@ static void apf_on_disconnect(apf_session *s, uint32_t reason, void *user)
     struct tunnel *t = user;
     (void)s;
     STAT_INC(&t->wc->stats, peer_disconnects);
-    log_info("device %s peer %s: sent DISCONNECT %s (%u)", who(t), t->peer,
-             apf_disconnect_reason_name(reason), reason);
+    log_kv(LOG_INFO, TF(t), "sent DISCONNECT %s (%u)", apf_disconnect_reason_name(reason), reason);
     want_close(t, RING_CLOSE_GRACEFUL, "device disconnected");
 }
 
@@ -407,8 +391,8 @@ static void apf_on_error(apf_session *s, int err, unsigned msg_type, void *user)
     (void)s;
     if (err == APF_ERR_TIMEOUT) {
         STAT_INC(&t->wc->stats, timeout_idle);
-        peer_warn(t, "device %s peer %s: silent for more than %ums: dropping the tunnel", who(t),
-                  t->peer, M(t)->cfg.keepalive_timeout_ms);
+        peer_warn(t, "silent for more than %ums: dropping the tunnel",
+                  M(t)->cfg.keepalive_timeout_ms);
         want_close(t, RING_CLOSE_GRACEFUL, "keep-alive timeout");
         return;
     }
@@ -420,8 +404,7 @@ static void apf_on_error(apf_session *s, int err, unsigned msg_type, void *user)
     STAT_INC(&t->wc->stats, apf_errors);
     if (err < 0 && -err < APF_ERR_COUNT)
         STAT_INC(&t->wc->stats, apf_error_by_code[-err]);
-    peer_warn(t, "device %s peer %s: APF protocol error: %s%s%s: closing", who(t), t->peer,
-              apf_strerror(err), msg_type ? " in " : "",
+    peer_warn(t, "APF protocol error: %s%s%s: closing", apf_strerror(err), msg_type ? " in " : "",
               msg_type ? apf_msg_type_name(msg_type) : "");
     want_close(t, RING_CLOSE_GRACEFUL, "protocol error");
 }
@@ -432,8 +415,9 @@ static void apf_debug(apf_session *s, int direction, const uint8_t *p, size_t n,
     char hex[3 * 64 + 8];
     apf_hex(p, n < 64 ? n : 64, hex, sizeof(hex));
     (void)s;
-    log_debug("device %s %s %zu bytes: %s%s", who(t), direction == APF_DEBUG_OUT ? "<-" : "->", n,
-              hex, n > 64 ? " ..." : "");
+    log_kv_debug(LF(.peer = t->peer, .guid = t->has_guid ? t->guid_str : NULL,
+                    .dir = direction == APF_DEBUG_OUT ? "out" : "in"),
+                 "%zu bytes: %s%s", n, hex, n > 64 ? " ..." : "");
 }
 
 static const apf_callbacks apf_cbs = {
@@ -493,7 +477,7 @@ static void tls_plaintext(void *user, const uint8_t *p, size_t n)
     if (rc == APF_ERR_NOT_APF) {
         STAT_INC(&t->wc->stats, apf_errors);
         STAT_INC(&t->wc->stats, apf_error_by_code[-APF_ERR_NOT_APF]);
-        peer_warn(t, "peer %s: sent HTTP, not APF, inside TLS: closing", t->peer);
+        peer_warn(t, "sent HTTP, not APF, inside TLS: closing");
         want_close(t, RING_CLOSE_ABORT, "not APF");
     } else if (rc < 0) {
         want_close(t, RING_CLOSE_GRACEFUL, "APF session ended");
@@ -506,7 +490,7 @@ static void tls_hello(void *user, const struct tls_client_hello *ch)
     if (log_get_level() >= LOG_DEBUG) {
         char buf[512];
         tls_client_hello_format(ch, buf, sizeof(buf));
-        log_debug("peer %s: ClientHello %s", t->peer, buf);
+        log_kv_debug(TF(t), "ClientHello %s", buf);
     }
 }
 
@@ -537,8 +521,8 @@ static void tls_handshake_done(void *user, struct tls_conn *c)
         t->peer_cn[0] = '\0';
         if (names)
             guid_format(&named, t->peer_cn);
-        log_debug("peer %s: TLS up: %s %s%s", t->peer, tls_version_name(info.version), info.cipher,
-                  info.resumed ? " (resumed)" : "");
+        log_kv_debug(TF(t), "TLS up: %s %s%s", tls_version_name(info.version), info.cipher,
+                     info.resumed ? " (resumed)" : "");
     }
     if (start_apf(t) != 0)
         want_close(t, RING_CLOSE_ABORT, "out of memory");
@@ -588,7 +572,7 @@ static bool admit(struct wctx *wc, ring_conn *c, bool tls)
         socklen_t len = sizeof(ss);
         if (ring_conn_peer(c, (struct sockaddr *)&ss, &len) == 0)
             format_addr(&ss, peer, sizeof(peer));
-        log_warn("peer %s: connection refused: %s", peer, why);
+        log_kv(LOG_WARN, LF(.peer = peer), "connection refused: %s", why);
     }
     ring_conn_close(c, RING_CLOSE_ABORT);
     return false;
@@ -681,10 +665,9 @@ static void on_data(ring_conn *c, const uint8_t *p, size_t n)
             if (!tls_conn_handshake_done(t->tls)) {
                 STAT_INC(&t->wc->stats, tls_failed);
                 release_handshake_slot(t);
-                peer_warn(t, "peer %s: TLS handshake failed: %s", t->peer, tls_conn_error(t->tls));
+                peer_warn(t, "TLS handshake failed: %s", tls_conn_error(t->tls));
             } else {
-                peer_warn(t, "device %s peer %s: TLS error: %s", who(t), t->peer,
-                          tls_conn_error(t->tls));
+                peer_warn(t, "TLS error: %s", tls_conn_error(t->tls));
             }
             want_close(t, RING_CLOSE_ABORT, "TLS error");
         }
@@ -722,12 +705,12 @@ static void on_close(ring_conn *c, int err)
     ring_timer_cancel(wc->w, &t->timer);
     uint64_t ms = ring_now_ms(wc->w) - t->opened_ms;
     if (t->state == T_READY || t->authed || (t->has_guid && wctx_peer_log_ok(wc)))
-        log_info("device %s peer %s: tunnel closed after %llu.%03llus: %s%s%s", who(t), t->peer,
-                 (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
-                 t->why ? t->why : "connection lost", err ? ": " : "", err ? strerror(-err) : "");
+        log_kv(LOG_INFO, TF(t), "tunnel closed after %llu.%03llus: %s%s%s",
+               (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
+               t->why ? t->why : "connection lost", err ? ": " : "", err ? strerror(-err) : "");
     else
-        log_debug("peer %s: connection closed after %llums: %s", t->peer, (unsigned long long)ms,
-                  t->why ? t->why : "connection lost");
+        log_kv_debug(TF(t), "connection closed after %llums: %s", (unsigned long long)ms,
+                     t->why ? t->why : "connection lost");
     tunnel_ends_gone(t);
     apf_session_free(t->apf);
     tls_conn_free(t->tls);

@@ -74,7 +74,7 @@ Test(certbind, slash_in_another_attribute_does_not_name_the_victim, .timeout = 9
              "--key %s/id.key",
              VICTIM, dir, dir);
     sim_start(&f, &victim, args);
-    cr_assert(fx_wait(&f, "device " VICTIM " ready", 10000), "%s", f.p.out);
+    cr_assert(fx_wait(&f, "guid=" VICTIM " msg=\"ready", 10000), "%s", f.p.out);
     refused(&f, "id-slash-o", VICTIM);
     cr_expect_eq(fx_count(&f, "superseded"), 0, "%s", f.p.out);
     int rc = proc_wait_exit(&victim, 30000);

@@ -50,7 +50,7 @@ Test(cira, thousand_devices_stay_up_across_keepalive_periods, .timeout = 240)
     cr_expect_eq(fx_stat(&f, "tunnels_ready"), 1000);
     cr_expect_eq(fx_stat(&f, "timeout_idle"), 0);
     cr_expect_eq(fx_stat(&f, "auth_ok"), 1000);
-    cr_expect_eq(fx_count(&f, "device 12345678-0000-4000-8000-0000000003e7 ready"), 1,
+    cr_expect_eq(fx_count(&f, "guid=12345678-0000-4000-8000-0000000003e7 msg=\"ready"), 1,
                  "the last device's ready line names its GUID");
     fx_stop(&f, SIGTERM);
 }
@@ -63,7 +63,7 @@ Test(cira, wrong_password_is_refused_and_counted, .timeout = 60)
     int rc = sim_run(&f, &sim, "--count 5 --mode bad-password", 30000);
     cr_assert_eq(rc, 0, "every device must see USERAUTH_FAILURE:\n%s", sim.out);
     cr_expect_eq(fx_count(&f, "login refused: wrong password"), 5, "%s", f.p.out);
-    cr_expect(fx_count(&f, "peer 127.0.0.1:") >= 5, "log lines name the peer");
+    cr_expect(fx_count(&f, "peer=127.0.0.1:") >= 5, "log lines name the peer");
     cr_expect_eq(fx_stat(&f, "auth_bad_password"), 5);
     cr_expect_eq(fx_count(&f, "Fl33t"), 0, "the password must never be logged");
     fresh_device_connects(&f);
@@ -84,7 +84,7 @@ Test(cira, unknown_guid_is_refused_known_device_accepted, .timeout = 60)
     cr_expect_eq(fx_stat(&f, "auth_unknown_device"), 2);
     rc = sim_run(&f, &sim, "--count 1 --duration 1 --user dev1 --uuid-base " FX_DEVICE_GUID, 30000);
     cr_assert_eq(rc, 0, "the known device logs in:\n%s\n%s", sim.out, f.p.out);
-    cr_expect_eq(fx_count(&f, "device " FX_DEVICE_GUID " ready"), 1);
+    cr_expect_eq(fx_count(&f, "guid=" FX_DEVICE_GUID " msg=\"ready"), 1);
     /* right GUID, wrong username */
     rc = sim_run(&f, &sim, "--count 1 --mode bad-password --user admin --uuid-base " FX_DEVICE_GUID,
                  30000);
@@ -154,7 +154,7 @@ Test(cira, duplicate_guid_supersedes_the_old_tunnel, .timeout = 60)
     char args[256];
     snprintf(args, sizeof(args), "--count 1 --duration 6 %s", uuid);
     sim_start(&f, &first, args);
-    cr_assert(fx_wait(&f, "device 5a5a5a5a-0000-4000-8000-000000000000 ready", 10000), "%s",
+    cr_assert(fx_wait(&f, "guid=5a5a5a5a-0000-4000-8000-000000000000 msg=\"ready", 10000), "%s",
               f.p.out);
     snprintf(args, sizeof(args), "--count 1 --duration 2 %s", uuid);
     int rc = sim_run(&f, &second, args, 20000);
@@ -177,7 +177,7 @@ Test(cira, tunnel_cap_refuses_the_excess, .timeout = 60)
     /* at most one line per worker per second, naming the peer; every refusal counted */
     int lines = fx_count(&f, "connection refused: max_tunnels reached");
     cr_expect(lines >= 1 && lines <= 3, "%d lines:\n%s", lines, f.p.out);
-    cr_expect(fx_count(&f, "peer 127.0.0.1:") >= 1);
+    cr_expect(fx_count(&f, "peer=127.0.0.1:") >= 1);
     cr_expect_eq(fx_stat(&f, "refused_tunnel_cap"), 3);
     fx_stop(&f, SIGTERM);
 }
@@ -189,7 +189,7 @@ Test(cira, sighup_new_certificate_keeps_every_tunnel, .timeout = 120)
     char cmd[4096];
     struct proc old;
     sim_start(&f, &old, "--count 100 --duration 10");
-    cr_assert(fx_wait(&f, "device 12345678-0000-4000-8000-000000000063 ready", 20000), "%s",
+    cr_assert(fx_wait(&f, "guid=12345678-0000-4000-8000-000000000063 msg=\"ready", 20000), "%s",
               f.p.out);
 
     /* A new CA and server certificate, written over the files the config names. */
@@ -222,7 +222,7 @@ Test(cira, sigterm_drains_with_disconnect_and_exits, .timeout = 60)
     fx_start(&f, NULL);
     struct proc sim;
     sim_start(&f, &sim, "--count 50 --duration 20");
-    cr_assert(fx_wait(&f, "device 12345678-0000-4000-8000-000000000031 ready", 20000), "%s",
+    cr_assert(fx_wait(&f, "guid=12345678-0000-4000-8000-000000000031 msg=\"ready", 20000), "%s",
               f.p.out);
     long long t0 = now_ms();
     int rc = proc_stop(&f.p, SIGTERM, 10000);
@@ -297,7 +297,7 @@ Test(cira, sighup_reloads_credentials_without_dropping_tunnels, .timeout = 60)
     snprintf(args, sizeof(args), "--count 1 --duration 8 --user dev1 --uuid-base %s",
              FX_DEVICE_GUID);
     sim_start(&f, &held, args);
-    cr_assert(fx_wait(&f, "device " FX_DEVICE_GUID " ready", 10000), "%s", f.p.out);
+    cr_assert(fx_wait(&f, "guid=" FX_DEVICE_GUID " msg=\"ready", 10000), "%s", f.p.out);
     snprintf(args, sizeof(args), "--count 1 --mode bad-password %s", newdev);
     cr_assert_eq(sim_run(&f, &sim, args, 20000), 0, "unknown before the reload:\n%s", sim.out);
 
