@@ -23,7 +23,9 @@
     F(FAM_LOGINS, "mpsd_apf_logins_total", "APF logins, by result.")                               \
     F(FAM_TUNNEL_CONNECTS, "mpsd_tunnel_connects_total",                                           \
       "Tunnels that reached ready (logged in, ports registered).")                                 \
-    F(FAM_TUNNEL_ENDS, "mpsd_tunnel_disconnects_total", "Device connections closed, by reason.")   \
+    F(FAM_TUNNEL_ENDS, "mpsd_tunnel_disconnects_total",                                            \
+      "Tunnels ended by the device or by mpsd, by reason (timeouts: mpsd_tunnel_timeouts_total).") \
+    F(FAM_DEV_CLOSED, "mpsd_device_connections_closed_total", "Device connections closed.")        \
     F(FAM_CON_ACCEPTED, "mpsd_console_connections_accepted_total",                                 \
       "Console connections accepted on a proxy listener.")                                         \
     F(FAM_CON_REQUESTS, "mpsd_console_requests_total", "Console proxy requests, by protocol.")     \
