@@ -57,12 +57,17 @@ enum tls_profile {
 const char *tls_profile_name(enum tls_profile p);
 int tls_profile_parse(const char *name, enum tls_profile *out); /* "modern"/"legacy" */
 
+struct tls_tickets;
 struct tls_server_config {
     const char *cert_file;      /* PEM chain served as is: leaf, intermediates, (root) */
     const char *key_file;       /* PEM private key of the leaf */
     const char *client_ca_file; /* NULL: no client certificate; else required and verified */
     const char *dh_file;        /* NULL: RFC 7919 ffdhe2048; else PEM DH params >= 2048 bits */
     enum tls_profile profile;
+    /* Session ticket keys (tls_tickets_new), shared by every context built with them: tickets
+     * survive reloads, restarts and (with a key file) other instances. The context takes a
+     * reference. NULL: wolfSSL's built-in callback with random keys per context. */
+    struct tls_tickets *tickets;
 };
 
 struct tls_client_config {
@@ -98,6 +103,46 @@ struct tls_ctx *tls_ctx_slot_get(struct tls_ctx_slot *s);
 int tls_ctx_slot_reload(struct tls_ctx_slot *s, const struct tls_server_config *cfg, char *err,
                         size_t errlen);
 void tls_ctx_slot_free(struct tls_ctx_slot *s);
+
+/* ---- session ticket keys (docs/tls.md "Session ticket keys") -------------------------------
+ * Held by mpsd, not by wolfSSL: a current key that seals new tickets, the previous one (its
+ * tickets still resume and are renewed under the current key) and, with a key file, the next
+ * one (a peer instance whose clock crossed the epoch first). Sealed with ChaCha20-Poly1305.
+ * Without a key file the keys are random and live in this process only. With one, the file's 80
+ * random bytes are a secret from which the key of each epoch (Unix time / rotation) is derived
+ * (HKDF-SHA256): every instance sharing the file has the same keys, across restarts. The file must
+ * be a regular file of exactly 80 bytes that group and others can neither read nor write.
+ * No timers in here: the caller drives rotation with its clock. Thread-safe: rotate and load
+ * (control thread) against handshakes on any number of workers (a mutex held for a key lookup).
+ * Secrets are never logged; tls_tickets_key_id names the current key by 4 bytes of its public
+ * name. now_ms is always Unix time in milliseconds (CLOCK_REALTIME): instances must agree on
+ * the epoch. */
+#define TLS_TICKET_FILE_SZ 80
+#define TLS_TICKET_ID_LEN  9 /* 8 hex digits + NUL */
+/* rotation_ms 0: never rotate. key_file NULL or "": random keys. err names file and cause. */
+int tls_tickets_new(uint64_t rotation_ms, const char *key_file, uint64_t now_ms,
+                    struct tls_tickets **out, char *err, size_t errlen);
+/* Start / SIGHUP: (re)read key_file (NULL or "": random keys). On failure nothing changes. On a
+ * change the keys in use until now still open their tickets until the next rotation; an
+ * unchanged file keeps everything. */
+int tls_tickets_load(struct tls_tickets *tk, const char *key_file, uint64_t now_ms, char *err,
+                     size_t errlen);
+/* Call on a timer (every few seconds is fine): rotates when due (random keys: rotation_ms after
+ * the last one on this clock, or when the clock went back; key file: when now_ms enters a new
+ * epoch). Returns whether the keys changed. */
+bool tls_tickets_rotate(struct tls_tickets *tk, uint64_t now_ms);
+void tls_tickets_key_id(struct tls_tickets *tk, char out[TLS_TICKET_ID_LEN]);
+bool tls_tickets_from_file(struct tls_tickets *tk);
+struct tls_ticket_stats {
+    uint64_t issued;      /* tickets sealed */
+    uint64_t resumed;     /* opened with the current key */
+    uint64_t renewed;     /* opened with the previous (or next, retired) key: re-issued */
+    uint64_t unknown_key; /* key name not held (older than two rotations, another file) */
+    uint64_t bad;         /* known key name, but the ticket did not authenticate */
+};
+void tls_tickets_stats(const struct tls_tickets *tk, struct tls_ticket_stats *out);
+struct tls_tickets *tls_tickets_ref(struct tls_tickets *tk);
+void tls_tickets_unref(struct tls_tickets *tk); /* the keys are wiped when the last ref goes */
 
 /* ---- census: per-context counters (summed over reloads) ---------------------------------- */
 enum tls_fail_reason {

@@ -45,7 +45,7 @@ void tls_global_cleanup(void)
     wolfSSL_Cleanup();
 }
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+int tls_errf(char *err, size_t errlen, int code, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -61,7 +61,7 @@ static int check_file(const char *what, const char *path, int code, char *err, s
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(err, errlen, code, "%s '%s': cannot open: %s", what, path, strerror(errno));
+        return tls_errf(err, errlen, code, "%s '%s': cannot open: %s", what, path, strerror(errno));
     fclose(f);
     return 0;
 }
@@ -71,9 +71,9 @@ static int wolf_fail(char *err, size_t errlen, int code, const char *what, const
 {
     char buf[80];
     if (wret >= 0) /* plain WOLFSSL_FAILURE: no more detail to give */
-        return fail(err, errlen, code, "%s '%s': %s", what, path, why);
+        return tls_errf(err, errlen, code, "%s '%s': %s", what, path, why);
     wolfSSL_ERR_error_string_n((unsigned long)wret, buf, sizeof(buf));
-    return fail(err, errlen, code, "%s '%s': %s (wolfSSL %d: %s)", what, path, why, wret, buf);
+    return tls_errf(err, errlen, code, "%s '%s': %s (wolfSSL %d: %s)", what, path, why, wret, buf);
 }
 
 static struct tls_ctx *ctx_alloc(bool server)
@@ -99,6 +99,7 @@ static void ctx_destroy(struct tls_ctx *ctx)
     if (ctx->census)
         tls_census_unref(ctx->census);
     free(ctx->server_name);
+    tls_tickets_unref(ctx->tickets);
     free(ctx);
 }
 
@@ -117,8 +118,8 @@ static int load_chain_and_key(WOLFSSL_CTX *w, const char *cert, const char *key,
     if (r != WOLFSSL_SUCCESS)
         return wolf_fail(err, errlen, TLS_E_KEY, "key", key, "not a PEM private key", r);
     if (wolfSSL_CTX_check_private_key(w) != WOLFSSL_SUCCESS)
-        return fail(err, errlen, TLS_E_KEY, "key '%s' does not match the certificate in '%s'", key,
-                    cert);
+        return tls_errf(err, errlen, TLS_E_KEY, "key '%s' does not match the certificate in '%s'",
+                        key, cert);
     return 0;
 }
 
@@ -137,14 +138,14 @@ static int load_dh(WOLFSSL_CTX *w, const char *file, char *err, size_t errlen)
 {
     /* Set the floor first so that a weak file is refused by the load itself. */
     if (wolfSSL_CTX_SetMinDhKey_Sz(w, DH_MIN_BITS) != WOLFSSL_SUCCESS)
-        return fail(err, errlen, TLS_E_DH, "cannot set the DH minimum of %d bits", DH_MIN_BITS);
+        return tls_errf(err, errlen, TLS_E_DH, "cannot set the DH minimum of %d bits", DH_MIN_BITS);
     if (!file) {
         /* RFC 7919 ffdhe2048: a well-known safe group; AMT clients cannot negotiate FFDHE
          * groups, so without explicit params wolfSSL would offer no DHE suites at all. */
         const DhParams *d = wc_Dh_ffdhe2048_Get();
         if (!d ||
             wolfSSL_CTX_SetTmpDH(w, d->p, (int)d->p_len, d->g, (int)d->g_len) != WOLFSSL_SUCCESS)
-            return fail(err, errlen, TLS_E_DH, "cannot install the built-in ffdhe2048 group");
+            return tls_errf(err, errlen, TLS_E_DH, "cannot install the built-in ffdhe2048 group");
         return 0;
     }
     int r = check_file("DH parameters", file, TLS_E_DH, err, errlen);
@@ -163,24 +164,24 @@ static int server_setup(struct tls_ctx *ctx, const void *vcfg, char *err, size_t
     WOLFSSL_CTX *w = ctx->wctx;
     int r;
     if (!cfg->cert_file || !cfg->key_file)
-        return fail(err, errlen, TLS_E_INVAL, "server TLS needs a certificate and a key file");
+        return tls_errf(err, errlen, TLS_E_INVAL, "server TLS needs a certificate and a key file");
     if (cfg->profile != TLS_PROFILE_MODERN && cfg->profile != TLS_PROFILE_LEGACY)
-        return fail(err, errlen, TLS_E_INVAL, "unknown TLS profile %d", (int)cfg->profile);
+        return tls_errf(err, errlen, TLS_E_INVAL, "unknown TLS profile %d", (int)cfg->profile);
     ctx->profile = cfg->profile;
     bool legacy = cfg->profile == TLS_PROFILE_LEGACY;
 #if !defined(WOLFSSL_ALLOW_TLSV10) || !defined(WOLFSSL_STATIC_RSA)
     /* a wolfSSL without TLS 1.0 or static RSA (Debian's binary, -Dallow_slow_wolfssl) */
     if (legacy)
-        return fail(err, errlen, TLS_E_CONFIG,
-                    "tls_profile legacy needs a wolfSSL with TLS 1.0 and static RSA (this one "
-                    "lacks them: build it with tools/setup.sh)");
+        return tls_errf(err, errlen, TLS_E_CONFIG,
+                        "tls_profile legacy needs a wolfSSL with TLS 1.0 and static RSA (this one "
+                        "lacks them: build it with tools/setup.sh)");
 #endif
     if (wolfSSL_CTX_SetMinVersion(w, legacy ? WOLFSSL_TLSV1 : WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS)
-        return fail(err, errlen, TLS_E_CONFIG, "wolfSSL refused the minimum version");
+        return tls_errf(err, errlen, TLS_E_CONFIG, "wolfSSL refused the minimum version");
     if (wolfSSL_CTX_set_cipher_list(w, legacy ? SUITES_LEGACY : SUITES_MODERN) != WOLFSSL_SUCCESS)
-        return fail(err, errlen, TLS_E_CONFIG,
-                    "wolfSSL refused the %s cipher list (built without static RSA or TLS 1.0?)",
-                    tls_profile_name(cfg->profile));
+        return tls_errf(err, errlen, TLS_E_CONFIG,
+                        "wolfSSL refused the %s cipher list (built without static RSA or TLS 1.0?)",
+                        tls_profile_name(cfg->profile));
     if ((r = load_chain_and_key(w, cfg->cert_file, cfg->key_file, err, errlen)) != 0)
         return r;
     if ((r = load_dh(w, cfg->dh_file, err, errlen)) != 0)
@@ -193,10 +194,17 @@ static int server_setup(struct tls_ctx *ctx, const void *vcfg, char *err, size_t
     } else {
         wolfSSL_CTX_set_verify(w, WOLFSSL_VERIFY_NONE, NULL);
     }
-    /* Resumption by tickets only (built-in ticket key callback, keys per context). The session
-     * cache of 5.5.4 is one global table behind one global mutex: keep it off the handshake
-     * path of a multi-threaded server. */
+    /* Resumption by tickets only: with cfg->tickets under mpsd's keys (tls_tickets.c), else
+     * wolfSSL's built-in callback with random keys per context. The session cache of 5.5.4 is one
+     * global table behind one global mutex: keep it off the handshake path of a multi-threaded
+     * server. */
     wolfSSL_CTX_set_session_cache_mode(w, WOLFSSL_SESS_CACHE_OFF);
+    if (cfg->tickets) {
+        ctx->tickets = tls_tickets_ref(cfg->tickets);
+        if (tls_tickets_install(ctx->tickets, w) != 0)
+            return tls_errf(err, errlen, TLS_E_CONFIG,
+                            "wolfSSL refused the session ticket callback");
+    }
     return 0;
 }
 
@@ -208,13 +216,13 @@ static int ctx_build(bool server, const void *cfg,
                      struct tls_ctx **out, char *err, size_t errlen)
 {
     if (!cfg || !out)
-        return fail(err, errlen, TLS_E_INVAL, "no configuration");
+        return tls_errf(err, errlen, TLS_E_INVAL, "no configuration");
     struct tls_ctx *ctx = ctx_alloc(server);
     if (!ctx)
-        return fail(err, errlen, TLS_E_NOMEM, "cannot create a wolfSSL context");
+        return tls_errf(err, errlen, TLS_E_NOMEM, "cannot create a wolfSSL context");
     ctx->census = tls_census_new();
     int r = ctx->census ? setup(ctx, cfg, err, errlen)
-                        : fail(err, errlen, TLS_E_NOMEM, "out of memory");
+                        : tls_errf(err, errlen, TLS_E_NOMEM, "out of memory");
     if (r != 0) {
         ctx_destroy(ctx);
         return r;
@@ -242,13 +250,13 @@ static int client_method(struct tls_ctx *ctx, uint16_t lo, uint16_t hi, char *er
                                        WOLFSSL_TLSV1_3};
         if (lo < TLS_V1_0 || lo > TLS_V1_3 ||
             wolfSSL_CTX_SetMinVersion(ctx->wctx, wolf_min[lo - TLS_V1_0]) != WOLFSSL_SUCCESS)
-            return fail(err, errlen, TLS_E_CONFIG, "bad minimum version 0x%04x", lo);
+            return tls_errf(err, errlen, TLS_E_CONFIG, "bad minimum version 0x%04x", lo);
         return 0;
     }
     if (lo != hi)
-        return fail(err, errlen, TLS_E_CONFIG,
-                    "a client version range must end at TLS 1.3 (asked %s..%s)",
-                    tls_version_name(lo), tls_version_name(hi));
+        return tls_errf(err, errlen, TLS_E_CONFIG,
+                        "a client version range must end at TLS 1.3 (asked %s..%s)",
+                        tls_version_name(lo), tls_version_name(hi));
     switch (hi) {
 #ifdef WOLFSSL_ALLOW_TLSV10
     case TLS_V1_0:
@@ -262,11 +270,11 @@ static int client_method(struct tls_ctx *ctx, uint16_t lo, uint16_t hi, char *er
         m = wolfTLSv1_2_client_method();
         break;
     default:
-        return fail(err, errlen, TLS_E_CONFIG, "bad maximum version 0x%04x", hi);
+        return tls_errf(err, errlen, TLS_E_CONFIG, "bad maximum version 0x%04x", hi);
     }
     WOLFSSL_CTX *w = m ? wolfSSL_CTX_new(m) : NULL;
     if (!w)
-        return fail(err, errlen, TLS_E_NOMEM, "cannot create a wolfSSL context");
+        return tls_errf(err, errlen, TLS_E_NOMEM, "cannot create a wolfSSL context");
     wolfSSL_CTX_free(ctx->wctx);
     ctx->wctx = w;
     return 0;
@@ -282,8 +290,8 @@ static int client_setup(struct tls_ctx *ctx, const void *vcfg, char *err, size_t
         return r;
     WOLFSSL_CTX *w = ctx->wctx;
     if (cfg->cipher_list && wolfSSL_CTX_set_cipher_list(w, cfg->cipher_list) != WOLFSSL_SUCCESS)
-        return fail(err, errlen, TLS_E_CONFIG, "wolfSSL refused the cipher list '%s'",
-                    cfg->cipher_list);
+        return tls_errf(err, errlen, TLS_E_CONFIG, "wolfSSL refused the cipher list '%s'",
+                        cfg->cipher_list);
     if (cfg->ca_file) {
         if ((r = load_ca(w, "CA", cfg->ca_file, err, errlen)) != 0)
             return r;
@@ -294,14 +302,15 @@ static int client_setup(struct tls_ctx *ctx, const void *vcfg, char *err, size_t
     }
     if (cfg->cert_file || cfg->key_file) {
         if (!cfg->cert_file || !cfg->key_file)
-            return fail(err, errlen, TLS_E_INVAL, "a client certificate needs both cert and key");
+            return tls_errf(err, errlen, TLS_E_INVAL,
+                            "a client certificate needs both cert and key");
         if ((r = load_chain_and_key(w, cfg->cert_file, cfg->key_file, err, errlen)) != 0)
             return r;
     }
     if (wolfSSL_CTX_UseSessionTicket(w) != WOLFSSL_SUCCESS)
-        return fail(err, errlen, TLS_E_CONFIG, "wolfSSL refused session tickets");
+        return tls_errf(err, errlen, TLS_E_CONFIG, "wolfSSL refused session tickets");
     if (cfg->server_name && !(ctx->server_name = strdup(cfg->server_name)))
-        return fail(err, errlen, TLS_E_NOMEM, "out of memory");
+        return tls_errf(err, errlen, TLS_E_NOMEM, "out of memory");
     return 0;
 }
 
@@ -315,7 +324,7 @@ int tls_ctx_reload(struct tls_ctx *old, const struct tls_server_config *cfg, str
                    char *err, size_t errlen)
 {
     if (!old || !old->server)
-        return fail(err, errlen, TLS_E_INVAL, "reload needs a server context");
+        return tls_errf(err, errlen, TLS_E_INVAL, "reload needs a server context");
     struct tls_ctx *ctx = NULL;
     int r = tls_ctx_server_new(cfg, &ctx, err, errlen);
     if (r != 0)
@@ -356,7 +365,7 @@ int tls_ctx_slot_new(const struct tls_server_config *cfg, struct tls_ctx_slot **
 {
     struct tls_ctx_slot *s = calloc(1, sizeof(*s));
     if (!s)
-        return fail(err, errlen, TLS_E_NOMEM, "out of memory");
+        return tls_errf(err, errlen, TLS_E_NOMEM, "out of memory");
     int r = tls_ctx_server_new(cfg, &s->cur, err, errlen);
     if (r != 0) {
         free(s);

@@ -27,7 +27,8 @@ struct tls_ctx {
     bool verify_peer; /* server: client certs required; client: server verified */
     enum tls_profile profile;
     struct tls_census_atomic *census;
-    char *server_name; /* client: SNI */
+    char *server_name;           /* client: SNI */
+    struct tls_tickets *tickets; /* server: ticket keys (a reference), NULL: wolfSSL's own */
 };
 
 #define census_inc(ctr) atomic_fetch_add_explicit(&(ctr), 1, memory_order_relaxed)
@@ -59,6 +60,11 @@ struct tls_conn {
     bool started;                   /* counted in census.started */
 };
 
+/* tls_ctx.c: formats a message into err (if given) and returns code. */
+int tls_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* tls_tickets.c: makes wctx seal and open tickets with tk's keys (the caller holds the ref). */
+int tls_tickets_install(struct tls_tickets *tk, WOLFSSL_CTX *wctx);
 /* Installs wolfSSL's I/O callbacks and the certificate-manager verify hook on a context. */
 void tls_conn_install_hooks(WOLFSSL_CTX *wctx);
 /* tls_verdict.c: classifies a wolfSSL handshake error, records it and returns a tls_error. */
