@@ -95,10 +95,8 @@ void console_fail(struct console *c, enum cerr e, const char *detail)
     count_error(c, e);
     const struct cerr_info *ci = &cerr_info[e];
     if (wctx_peer_log_ok(c->wc))
-        log_warn("console %s user %s: %s%s%s port %u: refused: %s%s%s", c->peer,
-                 c->ulen ? c->user : (c->anonymous ? "(anonymous)" : "-"),
-                 c->name[0] ? "device " : "", c->name, c->name[0] ? "" : "-", c->port, ci->what,
-                 detail ? ": " : "", detail ? detail : "");
+        log_kv(LOG_WARN, CF(c), "refused: %s%s%s", ci->what, detail ? ": " : "",
+               detail ? detail : "");
     if (c->proto == CP_SOCKS && c->rq && c->rq->socks.version) {
         socks_session *ss = &c->rq->socks;
         if (c->rq->socks_auth_pending) {
@@ -284,8 +282,8 @@ static void on_timer(ring_timer *tm)
     case ST_MOVING:
         STAT_INC(&c->wc->stats, console_request_timeout);
         if (wctx_peer_log_ok(c->wc))
-            log_warn("console %s: no complete proxy request within %ums: closing", c->peer,
-                     cfg->request_timeout_ms);
+            log_kv(LOG_WARN, CF(c), "no complete proxy request within %ums: closing",
+                   cfg->request_timeout_ms);
         console_close(c, RING_CLOSE_ABORT, "request timeout");
         return;
     case ST_OPENING:
@@ -299,8 +297,7 @@ static void on_timer(ring_timer *tm)
         uint64_t now = ring_now_ms(c->wc->w), idle = now - c->last_ms;
         if (idle >= cfg->idle_timeout_ms) {
             STAT_INC(&c->wc->stats, console_idle_timeout);
-            log_info("console %s user %s device %s port %u: idle for %ums: closing", c->peer,
-                     c->ulen ? c->user : "-", c->name, c->port, cfg->idle_timeout_ms);
+            log_kv(LOG_INFO, CF(c), "idle for %ums: closing", cfg->idle_timeout_ms);
             console_close(c, RING_CLOSE_GRACEFUL, "idle timeout");
         } else {
             console_arm(c, (uint32_t)(cfg->idle_timeout_ms - idle));
@@ -333,7 +330,7 @@ static bool admit(struct wctx *wc, ring_conn *conn)
         if (ring_conn_peer(conn, (struct sockaddr *)&ss, &len) == 0)
             netaddr_from_sockaddr((struct sockaddr *)&ss, len, &a);
         netaddr_format(&a, peer, sizeof(peer));
-        log_warn("console %s: connection refused: %s", peer, why);
+        log_kv(LOG_WARN, LF(.peer = peer), "connection refused: %s", why);
     }
     ring_conn_set_user(conn, NULL);
     ring_conn_close(conn, RING_CLOSE_ABORT);
@@ -421,7 +418,7 @@ void console_fail_http(struct console *c, int status, const char *detail)
     if (status == 400 || status == 501 || status == 505 || status == 431 || status == 414) {
         count_error(c, CE_BAD_REQUEST);
         if (wctx_peer_log_ok(c->wc))
-            log_warn("console %s: refused: malformed proxy request: %s", c->peer, detail);
+            log_kv(LOG_WARN, CF(c), "refused: malformed proxy request: %s", detail);
         uint8_t out[512];
         char body[256];
         snprintf(body, sizeof(body), "mpsd: malformed proxy request: %s\n", detail);
@@ -455,8 +452,8 @@ static void do_handoff(struct console *c)
         c->conn = conn;
         list_add(c);
         if (wctx_peer_log_ok(c->wc))
-            log_warn("console %s: hand-off to worker %u failed: %s: closing", c->peer, c->dworker,
-                     strerror(-rc));
+            log_kv(LOG_WARN, CF(c), "hand-off to worker %u failed: %s: closing", c->dworker,
+                   strerror(-rc));
         console_close(c, RING_CLOSE_ABORT, "hand-off to the tunnel's worker failed");
     }
 }
@@ -576,16 +573,14 @@ static void on_close(ring_conn *conn, int err)
     ring_timer_cancel(wc->w, &c->timer);
     uint64_t ms = ring_now_ms(wc->w) - c->opened_ms;
     if (c->proto == CP_DEVICE)
-        log_info("device %s: channel to %s closed after %llums (%llu bytes up, %llu down): %s",
-                 c->name, c->peer, (unsigned long long)ms, (unsigned long long)c->up,
-                 (unsigned long long)c->down, c->why ? c->why : "destination closed");
+        log_kv(LOG_INFO, DF(c), "channel to %s closed after %llums (%llu bytes up, %llu down): %s",
+               c->peer, (unsigned long long)ms, (unsigned long long)c->up,
+               (unsigned long long)c->down, c->why ? c->why : "destination closed");
     else if (c->chan_was_open)
-        log_info("console %s user %s device %s port %u: closed after %llu.%03llus (%llu bytes up, "
-                 "%llu down): %s%s%s",
-                 c->peer, c->ulen ? c->user : (c->anonymous ? "(anonymous)" : "-"), c->name,
-                 c->port, (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
-                 (unsigned long long)c->up, (unsigned long long)c->down,
-                 c->why ? c->why : "console closed", err ? ": " : "", err ? strerror(-err) : "");
+        log_kv(LOG_INFO, CF(c), "closed after %llu.%03llus (%llu bytes up, %llu down): %s%s%s",
+               (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000),
+               (unsigned long long)c->up, (unsigned long long)c->down,
+               c->why ? c->why : "console closed", err ? ": " : "", err ? strerror(-err) : "");
     STAT_INC(&wc->stats, console_closed);
     console_free(c);
 }

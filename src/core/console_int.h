@@ -91,7 +91,8 @@ struct console {
     uint32_t dworker;
     uint64_t dtunnel, dgen;
     uint16_t port;
-    char name[96]; /* as the console named it, sanitized for logs */
+    char name[96];                  /* as the console named it, sanitized for logs */
+    char guid_str[GUID_STRLEN + 1]; /* the device's GUID once resolved (logs), else "" */
     char user[USERS_NAME_MAX + 1];
     uint8_t ulen;
     char peer[NETADDR_STRLEN];
@@ -105,6 +106,20 @@ struct console {
 };
 
 extern const struct chan_end_ops console_end_ops;
+
+/* The console user a line names: the authenticated one, "(anonymous)", or none yet. */
+static inline const char *console_log_user(const struct console *c)
+{
+    return c->ulen ? c->user : (c->anonymous ? "(anonymous)" : NULL);
+}
+
+/* The fields of every line about console c: its address, the device's GUID once resolved, its
+ * user, the device and port it asked for (docs/logging.md). */
+#define CF(c)                                                                                      \
+    LF(.peer = (c)->peer, .guid = (c)->guid_str[0] ? (c)->guid_str : NULL,                         \
+       .user = console_log_user(c), .device = (c)->name[0] ? (c)->name : NULL, .port = (c)->port)
+/* A device-initiated channel: the device's GUID (the destination stays in the text). */
+#define DF(c) LF(.guid = (c)->guid_str[0] ? (c)->guid_str : NULL)
 
 struct console *console_new(struct wctx *wc, enum cproto proto);
 void console_free(struct console *c);

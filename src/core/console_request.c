@@ -54,6 +54,7 @@ static void target_known(struct console *c, const char *host, size_t hlen, uint1
         return;
     }
     c->device = e.guid;
+    guid_format(&c->device, c->guid_str);
     c->dworker = e.worker;
     c->dtunnel = e.tunnel_id;
     c->dgen = e.generation;

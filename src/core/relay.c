@@ -114,10 +114,7 @@ static void e_opened(struct chan_end *e)
         h->rh_cap = rc;
     }
     console_free_request(c);
-    char g[GUID_STRLEN + 1];
-    guid_format(&c->device, g);
-    log_info("console %s user %s: device %s (%s) port %u: channel %u open", c->peer,
-             c->ulen ? c->user : "(anonymous)", c->name, g, c->port, e->id);
+    log_kv(LOG_INFO, CF(c), "channel %u open", e->id);
     c->last_ms = ring_now_ms(c->wc->w);
     console_arm(c, m->cfg.idle_timeout_ms);
     console_relay_up(c, NULL, 0);
@@ -140,8 +137,7 @@ static void relay_abort(struct console *c, const char *why)
 {
     STAT_INC(&c->wc->stats, console_relay_aborted);
     if (wctx_peer_log_ok(c->wc))
-        log_warn("console %s user %s device %s port %u: %s: closing", c->peer,
-                 c->ulen ? c->user : "-", c->name, c->port, why);
+        log_kv(LOG_WARN, CF(c), "%s: closing", why);
     console_close(c, RING_CLOSE_ABORT, why);
 }
 
@@ -210,8 +206,7 @@ static void device_framing_error(struct console *c, const char *why)
 {
     STAT_INC(&c->wc->stats, console_device_framing);
     if (wctx_peer_log_ok(c->wc))
-        log_warn("console %s user %s device %s port %u: %s: closing", c->peer,
-                 c->ulen ? c->user : "-", c->name, c->port, why);
+        log_kv(LOG_WARN, CF(c), "%s: closing", why);
     console_close(c, RING_CLOSE_GRACEFUL, why); /* the responses queued before it still go */
 }
 
@@ -456,8 +451,7 @@ static void frame_fail(struct console *c, int status, const char *detail)
     if (c->hf->outstanding) {
         STAT_INC(&c->wc->stats, console_bad_request);
         if (wctx_peer_log_ok(c->wc))
-            log_warn("console %s user %s: malformed proxy request: %s: closing", c->peer,
-                     c->ulen ? c->user : "-", detail);
+            log_kv(LOG_WARN, CF(c), "malformed proxy request: %s: closing", detail);
         console_close(c, RING_CLOSE_ABORT, "malformed request");
     } else {
         console_fail_http(c, status, detail);
@@ -658,8 +652,7 @@ void console_dev_connected(ring_conn *conn)
         return;
     }
     c->state = ST_RELAY;
-    log_info("device %s: channel %u to %s connected", tunnel_guid_str(c->end.t), c->end.id,
-             c->peer);
+    log_kv(LOG_INFO, DF(c), "channel %u to %s connected", c->end.id, c->peer);
     console_arm(c, console_m(c)->cfg.idle_timeout_ms);
     /* what the device sent meanwhile: down it goes, window returns as it drains */
     if (c->in_len) {
@@ -675,7 +668,7 @@ void console_dev_connect_failed(ring_worker *w, void *user, int err)
     (void)w;
     STAT_INC(&c->wc->stats, device_open_failed);
     if (wctx_peer_log_ok(c->wc))
-        log_warn("device %s: channel to %s: connect failed: %s", c->name, c->peer, strerror(-err));
+        log_kv(LOG_WARN, DF(c), "channel to %s: connect failed: %s", c->peer, strerror(-err));
     if (c->end.t)
         tunnel_detach(c->end.t, &c->end);
     ring_timer_cancel(c->wc->w, &c->timer);
@@ -696,9 +689,9 @@ uint32_t console_device_open(struct wctx *wc, struct tunnel *t, const apf_open_r
     if (!ok) {
         STAT_INC(&wc->stats, device_open_refused);
         if (wctx_peer_log_ok(wc))
-            log_warn("device %s: asked for a channel to '%s':%u: refused: not in "
-                     "device_open_allow",
-                     tunnel_guid_str(t), shown, req->port);
+            log_kv(LOG_WARN, LF(.peer = tunnel_peer(t), .guid = tunnel_guid_str(t)),
+                   "asked for a channel to '%s':%u: refused: not in device_open_allow", shown,
+                   req->port);
         return APF_OPEN_ADMINISTRATIVELY_PROHIBITED;
     }
     struct console *c = console_new(wc, CP_DEVICE);
@@ -707,6 +700,7 @@ uint32_t console_device_open(struct wctx *wc, struct tunnel *t, const apf_open_r
     c->state = ST_CONNECTING;
     c->port = (uint16_t)req->port;
     snprintf(c->name, sizeof(c->name), "%s", tunnel_guid_str(t));
+    snprintf(c->guid_str, sizeof(c->guid_str), "%s", tunnel_guid_str(t));
     netaddr_format(&dst, c->peer, sizeof(c->peer));
     if (ring_connect(wc->w, (const struct sockaddr *)&dst.ss, dst.len, NULL, 0, &console_device_cbs,
                      c) != 0) {

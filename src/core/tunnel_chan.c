@@ -125,6 +125,11 @@ const char *tunnel_guid_str(const struct tunnel *t)
     return t->guid_str;
 }
 
+const char *tunnel_peer(const struct tunnel *t)
+{
+    return t->peer;
+}
+
 const char *tunnel_hostname(const struct tunnel *t)
 {
     const char *h = t->apf ? apf_session_hostname(t->apf) : NULL;

@@ -505,10 +505,10 @@ Test(console, curl_reaches_the_named_device_over_socks5_http_and_connect, .timeo
     cr_expect_eq(fx_stat(&f, "console_http_connect"), nnames);
     cr_expect_geq(fx_stat(&f, "console_http_forward"), nnames + 2);
     /* the log names the device as the console named it (suffix stripped) and by its GUID */
-    cr_expect(fx_count(&f, "user alice: device abcdef010000400080000000000000a1 (" DEV1
-                           ") port 16992: channel"),
+    cr_expect(fx_count(&f, "guid=" DEV1 " user=alice device=abcdef010000400080000000000000a1 "
+                           "port=16992 msg=\"channel"),
               "%s", f.p.out);
-    cr_expect(fx_count(&f, "user alice: device amt-1 (" DEV1 ") port 16992: channel"), "%s",
+    cr_expect(fx_count(&f, "guid=" DEV1 " user=alice device=amt-1 port=16992 msg=\"channel"), "%s",
               f.p.out);
     proc_stop(&sim, SIGTERM, 10000);
     fx_stop(&f, SIGTERM);
@@ -562,9 +562,10 @@ Test(console, proxychains_amtterm_sol_session_by_hostname, .timeout = 90)
     if (rc < 0)
         proc_stop(&t, SIGKILL, 2000);
     cr_expect_eq(rc, 0, "amtterm exits cleanly on EOF:\n%s", t.out);
-    cr_expect(fx_wait(&f, "user alice: device amt-1 (" GUID1 ") port 16994: channel", 5000), "%s",
+    cr_expect(fx_wait(&f, "guid=" GUID1 " user=alice device=amt-1 port=16994 msg=\"channel", 5000),
+              "%s", f.p.out);
+    cr_expect(fx_wait(&f, "user=alice device=amt-1 port=16994 msg=\"closed after", 5000), "%s",
               f.p.out);
-    cr_expect(fx_wait(&f, "user alice device amt-1 port 16994: closed after", 5000), "%s", f.p.out);
     proc_stop(&sim, SIGTERM, 10000);
     cr_expect_eq(sim_field(&sim, "closed_by_server"), 0, "%s", sim.out);
     fx_stop(&f, SIGTERM);
@@ -677,13 +678,17 @@ Test(console, one_console_each_on_a_thousand_devices, .timeout = 240)
 
 /* ===================================================================================== 5 */
 
-/* The refusal line: "console <peer> user <u>: device <name> port <p>: refused: <what>". */
+/* The refusal line: peer=<peer> [guid=<g>] [user=<u>] device=<name> port=<p> msg="refused: <what>"
+ * (user "-": the line names none). */
 static void expect_refusal_line(struct fx *f, const char *user, const char *name, int port,
                                 const char *what, int times)
 {
     char needle[512];
-    snprintf(needle, sizeof(needle), "user %s: device %s port %d: refused: %s", user, name, port,
-             what);
+    if (strcmp(user, "-") == 0)
+        snprintf(needle, sizeof(needle), " device=%s port=%d msg=\"refused: %s", name, port, what);
+    else
+        snprintf(needle, sizeof(needle), " user=%s device=%s port=%d msg=\"refused: %s", user, name,
+                 port, what);
     cr_expect_eq(fx_count(f, needle), times, "'%s' %d times:\n%s", needle, times, f->p.out);
 }
 
@@ -743,7 +748,7 @@ Test(console, errors_unknown_port_acl_and_credentials, .timeout = 120)
     cr_expect_eq(r->status, 407, "unknown user: %s", r->text);
     cr_expect(strstr(r->text, "\r\nProxy-Authenticate: Basic"), "%s", r->text);
     cr_expect_eq(fx_stat(&f, "console_auth_failed"), 3);
-    cr_expect(fx_count(&f, "user alice: - port 0: refused: authentication failed: wrong password"),
+    cr_expect(fx_count(&f, " user=alice msg=\"refused: authentication failed: wrong password"),
               "SOCKS5 logs in before it names a target:\n%s", f.p.out);
     /* HTTP names its target in the same head: the refusal line can say it */
     expect_refusal_line(&f, "alice", "amt-0", 16992, "authentication failed: wrong password", 1);
@@ -951,7 +956,7 @@ static void apfdev_login(struct apfdev *d, struct fx *f, const char *uuid, const
     write_all(d->fd, out, (size_t)n);
     d->last_ka = now_ms();
     char needle[128];
-    snprintf(needle, sizeof(needle), "device %s ready", uuid);
+    snprintf(needle, sizeof(needle), "guid=%s msg=\"ready", uuid);
     long long end = now_ms() + 15000;
     while (!fx_wait(f, needle, 20) && now_ms() < end)
         apfdev_pump_ms(d, 50);
@@ -1284,7 +1289,7 @@ Test(console, killed_consoles_leave_the_tunnel_healthy, .timeout = 120)
     cr_assert_eq(read_n(down, buf, sizeof(buf), 10000), sizeof(buf));
     rst_close(up);
     rst_close(down);
-    cr_expect(fx_wait(&f, "port 7000: closed after", 5000), "%s", f.p.out);
+    cr_expect(fx_wait(&f, "port=7000 msg=\"closed after", 5000), "%s", f.p.out);
     /* the other console on the same device still works, and new ones too */
     echo_stream(keep, 1 << 20, 30000);
     close(keep);
@@ -1422,8 +1427,8 @@ Test(console, request_and_idle_timeouts, .timeout = 60)
     close(busy);
     close(idle);
     cr_expect_eq(fx_stat(&f, "console_idle_timeout"), 1);
-    cr_expect_eq(fx_count(&f, "user alice device amt-0 port 5900: idle for 2000ms: closing"), 1,
-                 "%s", f.p.out);
+    cr_expect_eq(fx_count(&f, "user=alice device=amt-0 port=5900 msg=\"idle for 2000ms: closing"),
+                 1, "%s", f.p.out);
     proc_stop(&sim, SIGTERM, 10000);
     fx_stop(&f, SIGTERM);
 }
@@ -1596,8 +1601,8 @@ Test(console, http_keep_alive_and_pipelining_across_devices, .timeout = 60)
     cr_expect_eq(read_response(fd, resp, sizeof(resp)), 200, "%s", resp);
     cr_expect(strstr(resp, "\"hostname\":\"open-0\""), "back on open-0: %s", resp);
     close(fd);
-    cr_expect_eq(fx_count(&f, "user alice: device open-1 (0b0b0b0b-0000-4000-8000-000000000001) "
-                              "port 16992: channel"),
+    cr_expect_eq(fx_count(&f, "guid=0b0b0b0b-0000-4000-8000-000000000001 user=alice "
+                              "device=open-1 port=16992 msg=\"channel"),
                  1, "%s", f.p.out);
     proc_stop(&sim, SIGTERM, 10000);
     proc_stop(&sim2, SIGTERM, 10000);
@@ -1684,7 +1689,8 @@ Test(console, device_initiated_channels_only_to_allowed_destinations, .timeout =
     cr_expect_eq(fx_stat(&f, "device_open_allowed"), 1);
     cr_expect_eq(fx_stat(&f, "device_open_refused"), 2);
     snprintf(needle, sizeof(needle),
-             "device %s: asked for a channel to '127.0.0.1':%d: refused: not in device_open_allow",
+             "guid=%s msg=\"asked for a channel to '127.0.0.1':%d: refused: not in "
+             "device_open_allow",
              uuid, pb);
     cr_expect_eq(fx_count(&f, needle), 1, "%s", f.p.out);
     close(d->fd);
@@ -1970,8 +1976,8 @@ Test(console, http_forward_response_nobody_asked_for_closes_the_console, .timeou
     cr_log_info("before the close the console got %zu of dev-a's %zu bytes", r.len, strlen(legit));
     cr_expect(r.eof, "mpsd must close the console");
     cr_expect(fx_wait(&f,
-                      "device dev-a port 16992: the device sent a response nobody asked for: "
-                      "closing",
+                      "device=dev-a port=16992 msg=\"the device sent a response nobody asked "
+                      "for: closing",
                       2000),
               "%s", f.p.out);
     sdev_pump_ms(100);
@@ -2094,8 +2100,8 @@ Test(console, http_forward_101_from_the_device_closes_the_console, .timeout = 60
     cr_expect_eq(r.len, 0, "the console got '%s'", r.b);
     cr_expect(r.eof, "mpsd must close the console");
     cr_expect(fx_wait(&f,
-                      "device dev-a port 16992: the device sent a malformed HTTP response head: "
-                      "closing",
+                      "device=dev-a port=16992 msg=\"the device sent a malformed HTTP response "
+                      "head: closing",
                       2000),
               "%s", f.p.out);
     cr_expect(sdev_wait(&a->closes, 1, 2000), "the channel is closed too");
