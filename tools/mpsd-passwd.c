@@ -36,6 +36,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: mpsd-passwd [--device GUID | --group NAME] [--user NAME]\n"
                "       mpsd-passwd --console NAME --devices RULES --ports PORTS\n"
+               "       mpsd-passwd --token      (a new admin API bearer token and its hash)\n"
                "                   [--password-stdin | --generate [--length N]]\n"
                "                   [--m-cost KIB] [--t-cost N] [--parallelism N]\n"
                "Prints an argon2id PHC hash, a credentials line when --device or --group is "
@@ -43,7 +44,27 @@ static void usage(FILE *f)
                "or a console users line when --console is (RULES: all or guid:<GUID>, "
                "host:<glob>,\n"
                "group:<name>, comma-separated; PORTS: all or ports and ranges, e.g. "
-               "16992,16994-16995).\n");
+               "16992,16994-16995).\n"
+               "--token prints a random bearer token once on stderr and the [admin] line\n"
+               "'token_hash = <argon2id>' on stdout: mpsd keeps only the hash.\n");
+}
+
+/* 32 random bytes as base64url without padding (43 characters): the admin API's bearer token. */
+static int make_token(char out[44])
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t r[33] = {0};
+    if (getrandom(r, 32, 0) != 32)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < 33; i += 3) {
+        uint32_t v = (uint32_t)r[i] << 16 | (uint32_t)r[i + 1] << 8 | r[i + 2];
+        for (int k = 3; k >= 0 && o < 43; k--)
+            out[o++] = b64[(v >> (6 * k)) & 63];
+    }
+    out[43] = 0;
+    ct_wipe(r, sizeof r);
+    return 0;
 }
 
 static int rand_below(unsigned n, unsigned *out)
@@ -172,7 +193,7 @@ static int parse_uint(const char *s, uint32_t *out)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_M = 256, OPT_T, OPT_P, OPT_CONSOLE, OPT_DEVICES, OPT_PORTS };
+    enum { OPT_M = 256, OPT_T, OPT_P, OPT_CONSOLE, OPT_DEVICES, OPT_PORTS, OPT_TOKEN };
     static const struct option opts[] = {
         {"device", required_argument, NULL, 'd'},
         {"group", required_argument, NULL, 'g'},
@@ -180,6 +201,7 @@ int main(int argc, char **argv)
         {"console", required_argument, NULL, OPT_CONSOLE},
         {"devices", required_argument, NULL, OPT_DEVICES},
         {"ports", required_argument, NULL, OPT_PORTS},
+        {"token", no_argument, NULL, OPT_TOKEN},
         {"password-stdin", no_argument, NULL, 's'},
         {"generate", no_argument, NULL, 'G'},
         {"length", required_argument, NULL, 'l'},
@@ -191,7 +213,7 @@ int main(int argc, char **argv)
     };
     const char *device = NULL, *group = NULL, *user = NULL;
     const char *console = NULL, *devices = NULL, *ports = NULL;
-    bool from_stdin = false, gen = false;
+    bool from_stdin = false, gen = false, token = false;
     uint32_t length = 16;
     creds_params p = {CREDS_DEFAULT_T_COST, CREDS_DEFAULT_M_COST, CREDS_DEFAULT_PARALLELISM};
     int c;
@@ -215,6 +237,9 @@ int main(int argc, char **argv)
             break;
         case OPT_PORTS:
             ports = optarg;
+            break;
+        case OPT_TOKEN:
+            token = true;
             break;
         case 's':
             from_stdin = true;
@@ -253,6 +278,21 @@ int main(int argc, char **argv)
         (!!console != !!devices) || (!!console != !!ports)) {
         usage(stderr);
         return 2;
+    }
+    if (token) {
+        if (device || group || user || console || from_stdin || gen) {
+            usage(stderr);
+            return 2;
+        }
+        char tok[44], phc[CREDS_PHC_MAX];
+        if (make_token(tok) != 0 || creds_hash(tok, 43, &p, phc, sizeof phc) != 0) {
+            fprintf(stderr, "mpsd-passwd: could not make a token\n");
+            return 1;
+        }
+        fprintf(stderr, "token: %s\n", tok); /* shown once; mpsd keeps only the hash */
+        ct_wipe(tok, sizeof tok);
+        printf("token_hash = %s\n", phc);
+        return fflush(stdout) == 0 ? 0 : 1;
     }
     char canon[GUID_STRLEN + 1];
     if (device) {

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 
 struct mpsd;
+struct admin;
+struct event_bus;
 
 /* Bytes per bounded receive (consoles): the ring's second buffer group (ring_config.rx_big_size).
  */
@@ -47,6 +49,8 @@ struct mpsd {
     ring_t *ring;
     struct wctx *workers;
     unsigned nworkers;
+    struct admin *admin;      /* the admin HTTP surface, NULL when [admin] listen is unset */
+    struct event_bus *events; /* device events for /api/v1/events (workers produce) */
     /* Caps over the whole process: tunnels held and TLS handshakes in flight. */
     _Atomic int64_t tunnels;
     _Atomic int64_t handshakes;

@@ -7,9 +7,12 @@
  * worker's O(1) timer wheel with the limits the control thread configured, so that a million idle
  * tunnels cost no periodic scan. */
 #include "server.h"
+#include "admin.h"
+#include "console.h"
+#include "events.h"
 #include "log.h"
 #include "mpsd.h"
-#include "console.h"
+#include "notify.h"
 #include "tunnel.h"
 
 #include <arpa/inet.h>
@@ -368,22 +371,36 @@ static int block_signals(void)
 
 static void wait_for_exit(struct mpsd *m, int sfd)
 {
+    /* systemd's watchdog (WatchdogSec): pinged at half its interval from this loop, so a stuck
+     * control thread is restarted */
+    uint64_t wd = notify_watchdog_interval_ms();
     for (;;) {
+        struct pollfd p = {.fd = sfd, .events = POLLIN};
+        int pr = poll(&p, 1, wd ? (int)(wd / 2) : -1);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (wd)
+            notify_watchdog();
+        if (pr == 0)
+            continue;
         struct signalfd_siginfo si;
         ssize_t n = read(sfd, &si, sizeof(si));
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n != sizeof(si))
             return;
         switch (si.ssi_signo) {
         case SIGHUP:
             log_info("SIGHUP: reloading certificates and credentials");
+            notify_reloading();
             reload(m);
+            notify_ready();
             break;
         case SIGUSR1:
             log_stats(m, "");
             break;
         default:
+            notify_stopping();
             log_info("%s: draining %lld tunnels (at most %ums)", strsignal((int)si.ssi_signo),
                      (long long)atomic_load(&m->tunnels), m->cfg.drain_timeout_ms);
             return;
@@ -396,8 +413,10 @@ static void teardown(struct mpsd *m)
     /* The auth pool first: its jobs post answers to workers, which must still exist (stopped
      * workers refuse the post and the job frees itself). */
     jobpool_free(m->auth_pool);
+    admin_stop(m->admin); /* before the ring: it may still ask workers (they refuse, stopped) */
     if (m->ring)
         ring_destroy(m->ring);
+    event_bus_free(m->events);
     dir_free(m->directory);
     creds_slot_destroy(&m->creds);
     users_slot_destroy(&m->users);
@@ -482,9 +501,22 @@ int server_run(const struct config *cfg, const char *config_path)
     m->workers = calloc(m->nworkers, sizeof(*m->workers));
     if (!m->workers)
         goto out;
+    m->events = event_bus_new(m->nworkers, 4096);
+    if (!m->events) {
+        log_error("out of memory at start");
+        goto out;
+    }
     if (ring_start(m->ring) != 0) {
         log_error("io_uring: %s", ring_error(m->ring));
         goto out;
+    }
+    {
+        char err[512];
+        if (admin_start(m, &m->admin, err, sizeof(err)) != 0) {
+            log_error("%s", err);
+            ring_stop(m->ring);
+            goto out;
+        }
     }
     for (unsigned i = 0; i < m->nworkers; i++) {
         if (ring_call(ring_worker_at(m->ring, i), add_listeners, m) != 0) {
@@ -510,6 +542,9 @@ int server_run(const struct config *cfg, const char *config_path)
                  "with any username and password (for labs and first roll-outs only)");
     log_info("mpsd running as pid %d with %s: %u workers, name %s", (int)getpid(), config_path,
              m->nworkers, cfg->name);
+    admin_set_not_ready(m->admin, NULL);
+    notify_status("%u workers; devices on %u listeners", m->nworkers, cfg->n_listen);
+    notify_ready();
 
     wait_for_exit(m, sfd);
     atomic_store(&m->draining, true);

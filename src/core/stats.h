@@ -83,6 +83,8 @@ enum stats_family {
       "tunnels ended by the device's DISCONNECT")                                                  \
     X(superseded, FAM_TUNNEL_ENDS, "reason=\"superseded\"",                                        \
       "tunnels closed because the same GUID logged in again")                                      \
+    X(admin_disconnects, FAM_TUNNEL_ENDS, "reason=\"admin\"",                                      \
+      "tunnels disconnected through the admin API")                                                \
     X(send_overflow, FAM_TUNNEL_ENDS, "reason=\"send_overflow\"",                                  \
       "tunnels dropped: more than max_buffered bytes queued toward the device")                    \
     X(tunnels_ready, FAM_TUNNEL_CONNECTS, "",                                                      \

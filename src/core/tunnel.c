@@ -9,6 +9,7 @@
  * ring callback that started the chain performs ring_conn_close once it unwinds, and the tunnel is
  * freed in on_close, which the ring calls exactly once. */
 #include "tunnel_int.h"
+#include "events.h"
 #include "auth.h"
 #include "console.h"
 #include "log.h"
@@ -57,9 +58,39 @@ bool wctx_peer_log_ok(struct wctx *wc)
             log_kv(LOG_WARN, TF(t), __VA_ARGS__);                                                  \
     } while (0)
 
+/* Why a tunnel ends: the texts logged, and the symbolic reasons of the disconnect event. The
+ * texts are named so that want_close can tell them by address. */
+static const char WHY_KEEPALIVE[] = "keep-alive timeout";
+static const char WHY_DEVICE_DISCONNECT[] = "device disconnected";
+static const char WHY_APF_ERROR[] = "protocol error";
+static const char WHY_SEND_OVERFLOW[] = "send queue overflow";
+static const char WHY_TLS_ERROR[] = "TLS error";
+static const char WHY_DEVICE_CLOSED[] = "device closed the connection";
+static const char WHY_DRAIN[] = "mpsd shutting down";
+static const char WHY_CLOSE_NOTIFY[] = "TLS close_notify";
+static const char WHY_SUPERSEDED[] = "superseded";
+static const char WHY_SEND_FAILED[] = "send failed";
+static const struct {
+    const char *why, *reason;
+} end_reasons[] = {
+    {WHY_KEEPALIVE, "keepalive_timeout"},
+    {WHY_DEVICE_DISCONNECT, "device_disconnect"},
+    {WHY_APF_ERROR, "apf_error"},
+    {WHY_SEND_OVERFLOW, "send_overflow"},
+    {WHY_TLS_ERROR, "tls_error"},
+    {WHY_DEVICE_CLOSED, "device_closed"},
+    {WHY_DRAIN, "drain"},
+    {WHY_CLOSE_NOTIFY, "device_closed"},
+    {WHY_SUPERSEDED, "superseded"},
+    {WHY_SEND_FAILED, "send_failed"},
+};
+
 /* Marks the tunnel for closing; the first reason given is the one logged. */
 static void want_close(struct tunnel *t, int how, const char *why)
 {
+    for (size_t i = 0; !t->end_reason && i < sizeof(end_reasons) / sizeof(end_reasons[0]); i++)
+        if (why == end_reasons[i].why)
+            t->end_reason = end_reasons[i].reason;
     if (t->close_how < 0 || how == RING_CLOSE_ABORT)
         t->close_how = how;
     if (!t->why)
@@ -138,6 +169,7 @@ static int apf_send(apf_session *s, const uint8_t *msg, size_t len, void *user)
 {
     struct tunnel *t = user;
     (void)s;
+    t->bytes_out += len;
     if (t->tls) {
         long n = tls_conn_write(t->tls, msg, len);
         if (n == (long)len)
@@ -153,7 +185,7 @@ static int apf_send(apf_session *s, const uint8_t *msg, size_t len, void *user)
     STAT_INC(&t->wc->stats, send_overflow);
     peer_warn(t, "more than %u bytes queued toward the device: dropping the tunnel",
               2 * M(t)->cfg.max_buffered);
-    want_close(t, RING_CLOSE_ABORT, "send queue overflow");
+    want_close(t, RING_CLOSE_ABORT, WHY_SEND_OVERFLOW);
     return -1;
 }
 
@@ -173,6 +205,7 @@ static void auth_decide(struct tunnel *t, creds_status st, bool cached)
 {
     struct wctx *wc = t->wc;
     bool ok = false;
+    stats_observe(&wc->stats, HIST_LOGIN, stats_now_us() - t->tls_up_us);
     switch (st) {
     case CREDS_OK:
         ok = true;
@@ -296,7 +329,7 @@ static void supersede_run(ring_worker *w, ring_msg *msg)
         t->registered = false; /* the directory already names the new tunnel */
         if (t->apf)
             apf_session_disconnect(t->apf, APF_DISC_BY_APPLICATION);
-        want_close(t, RING_CLOSE_GRACEFUL, "superseded");
+        want_close(t, RING_CLOSE_GRACEFUL, WHY_SUPERSEDED);
         tunnel_apply_close(t);
     }
     free(sm);
@@ -317,6 +350,19 @@ void tunnel_supersede(struct mpsd *m, const dir_entry *old, const char *new_peer
         free(sm);
 }
 
+/* An event for /api/v1/events (built only while someone listens). */
+static void tunnel_event(struct tunnel *t, enum admin_event_kind kind, const char *reason)
+{
+    struct event_bus *b = M(t)->events;
+    if (!event_bus_wanted(b))
+        return;
+    struct admin_event ev = {.kind = (uint8_t)kind, .guid = t->guid, .reason = reason};
+    netaddr_from_sockaddr((const struct sockaddr *)&t->peer_sa, sizeof(t->peer_sa), &ev.peer);
+    const char *host = t->apf ? apf_session_hostname(t->apf) : NULL;
+    log_sanitize(host ? host : "", ev.host, sizeof(ev.host));
+    event_bus_emit(b, t->wc->index, &ev);
+}
+
 /* Enters the device in the directory (superseding an older tunnel of its GUID); false when it
  * could not be entered (logged). */
 static bool register_device(struct tunnel *t)
@@ -334,8 +380,11 @@ static bool register_device(struct tunnel *t)
         return false;
     }
     t->registered = true;
-    if (rc == 1)
+    t->since_unix = e.connected_since;
+    if (rc == 1) {
         tunnel_supersede(M(t), &old, t->peer);
+        tunnel_event(t, EV_SUPERSEDE, "a new login of the same GUID replaced the live tunnel");
+    }
     return true;
 }
 
@@ -373,6 +422,8 @@ static void apf_on_ready(apf_session *s, void *user)
     t->deadline_ms = 0;
     STAT_INC(&t->wc->stats, tunnels_ready);
     atomic_fetch_add_explicit(&t->wc->stats.ready, 1, memory_order_relaxed);
+    if (t->registered)
+        tunnel_event(t, EV_CONNECT, NULL);
     log_kv(LOG_INFO, TF(t), "ready: host '%s' ports %s (%s)", host_log, plist, tlsdesc);
 }
 
@@ -382,7 +433,7 @@ static void apf_on_disconnect(apf_session *s, uint32_t reason, void *user)
     (void)s;
     STAT_INC(&t->wc->stats, peer_disconnects);
     log_kv(LOG_INFO, TF(t), "sent DISCONNECT %s (%u)", apf_disconnect_reason_name(reason), reason);
-    want_close(t, RING_CLOSE_GRACEFUL, "device disconnected");
+    want_close(t, RING_CLOSE_GRACEFUL, WHY_DEVICE_DISCONNECT);
 }
 
 static void apf_on_error(apf_session *s, int err, unsigned msg_type, void *user)
@@ -393,12 +444,12 @@ static void apf_on_error(apf_session *s, int err, unsigned msg_type, void *user)
         STAT_INC(&t->wc->stats, timeout_idle);
         peer_warn(t, "silent for more than %ums: dropping the tunnel",
                   M(t)->cfg.keepalive_timeout_ms);
-        want_close(t, RING_CLOSE_GRACEFUL, "keep-alive timeout");
+        want_close(t, RING_CLOSE_GRACEFUL, WHY_KEEPALIVE);
         return;
     }
     if (err == APF_ERR_AUTH_FAILED || err == APF_ERR_CALLBACK) {
         want_close(t, err == APF_ERR_CALLBACK ? RING_CLOSE_ABORT : RING_CLOSE_GRACEFUL,
-                   err == APF_ERR_CALLBACK ? "send failed" : "login refused");
+                   err == APF_ERR_CALLBACK ? WHY_SEND_FAILED : "login refused");
         return;
     }
     STAT_INC(&t->wc->stats, apf_errors);
@@ -406,7 +457,7 @@ static void apf_on_error(apf_session *s, int err, unsigned msg_type, void *user)
         STAT_INC(&t->wc->stats, apf_error_by_code[-err]);
     peer_warn(t, "APF protocol error: %s%s%s: closing", apf_strerror(err), msg_type ? " in " : "",
               msg_type ? apf_msg_type_name(msg_type) : "");
-    want_close(t, RING_CLOSE_GRACEFUL, "protocol error");
+    want_close(t, RING_CLOSE_GRACEFUL, WHY_APF_ERROR);
 }
 
 static void apf_debug(apf_session *s, int direction, const uint8_t *p, size_t n, void *user)
@@ -473,6 +524,7 @@ static void tls_plaintext(void *user, const uint8_t *p, size_t n)
     struct tunnel *t = user;
     if (t->close_how >= 0 || !t->apf)
         return;
+    t->bytes_in += n;
     int rc = apf_session_recv(t->apf, p, n, ring_now_ms(t->wc->w));
     if (rc == APF_ERR_NOT_APF) {
         STAT_INC(&t->wc->stats, apf_errors);
@@ -500,6 +552,8 @@ static void tls_handshake_done(void *user, struct tls_conn *c)
     struct tls_conn_info info;
     release_handshake_slot(t);
     STAT_INC(&t->wc->stats, tls_ok);
+    t->tls_up_us = stats_now_us();
+    stats_observe(&t->wc->stats, HIST_HANDSHAKE, t->tls_up_us - t->accept_us);
     if (tls_conn_info(c, &info) == 0) {
         t->peer_cert = info.has_peer;
         /* The device a client certificate names (docs/tls.md "Peer identity"): its one subject
@@ -598,6 +652,8 @@ static void open_common(ring_conn *c, bool tls)
     t->serial = ++wc->serial;
     t->close_how = -1;
     t->opened_ms = ring_now_ms(wc->w);
+    t->accept_us = stats_now_us();
+    t->tls_up_us = t->accept_us; /* a plain listener has no handshake */
     ring_timer_init(&t->timer, on_timer);
     format_peer(t);
     ring_conn_set_user(c, t);
@@ -658,9 +714,9 @@ static void on_data(ring_conn *c, const uint8_t *p, size_t n)
         int rc = tls_conn_feed(t->tls, p, n);
         if (rc == TLS_E_WANT_WRITE) {
             STAT_INC(&t->wc->stats, send_overflow);
-            want_close(t, RING_CLOSE_ABORT, "send queue overflow");
+            want_close(t, RING_CLOSE_ABORT, WHY_SEND_OVERFLOW);
         } else if (rc == TLS_E_CLOSED) {
-            want_close(t, RING_CLOSE_GRACEFUL, "TLS close_notify");
+            want_close(t, RING_CLOSE_GRACEFUL, WHY_CLOSE_NOTIFY);
         } else if (rc < 0 && rc != TLS_E_AGAIN) {
             if (!tls_conn_handshake_done(t->tls)) {
                 STAT_INC(&t->wc->stats, tls_failed);
@@ -669,7 +725,7 @@ static void on_data(ring_conn *c, const uint8_t *p, size_t n)
             } else {
                 peer_warn(t, "TLS error: %s", tls_conn_error(t->tls));
             }
-            want_close(t, RING_CLOSE_ABORT, "TLS error");
+            want_close(t, RING_CLOSE_ABORT, WHY_TLS_ERROR);
         }
     }
     if (t->close_how < 0 && t->apf)
@@ -681,7 +737,7 @@ static void on_eof(ring_conn *c)
 {
     struct tunnel *t = ring_conn_user(c);
     if (t) {
-        want_close(t, RING_CLOSE_GRACEFUL, "device closed the connection");
+        want_close(t, RING_CLOSE_GRACEFUL, WHY_DEVICE_CLOSED);
         tunnel_apply_close(t);
     } else {
         ring_conn_close(c, RING_CLOSE_GRACEFUL);
@@ -698,6 +754,9 @@ static void on_close(ring_conn *c, int err)
     if (t->state == T_HANDSHAKE && t->counted_handshake)
         STAT_INC(&wc->stats, tls_failed); /* abandoned: closed before the handshake ended */
     release_handshake_slot(t);
+    /* a superseded tunnel is no longer registered: its successor's supersede event said it */
+    if (t->registered && t->state == T_READY)
+        tunnel_event(t, EV_DISCONNECT, t->end_reason ? t->end_reason : "connection_lost");
     if (t->registered)
         dir_unregister(m->directory, &t->guid, wc->index, t->conn_id, t->serial);
     if (t->state == T_READY)
@@ -738,7 +797,7 @@ void tunnel_drain_worker(struct wctx *wc)
             tls_conn_shutdown(t->tls);
         want_close(
             t, t->tls && !tls_conn_handshake_done(t->tls) ? RING_CLOSE_ABORT : RING_CLOSE_GRACEFUL,
-            "mpsd shutting down");
+            WHY_DRAIN);
         tunnel_apply_close(t);
     }
 }

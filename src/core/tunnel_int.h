@@ -38,6 +38,14 @@ struct tunnel {
     struct chan_end *ends;
     unsigned nends, nconsoles;
     bool ends_blocked; /* some end waits for the send queue to fall below max_buffered */
+    /* for the admin surface (devinfo.h) and the metrics */
+    bool hexdump;           /* APF hex dumps of this tunnel at info level (switched by the API) */
+    int64_t since_unix;     /* when it logged in (registered) */
+    uint64_t accept_us;     /* stats_now_us() at accept: the handshake histogram */
+    uint64_t tls_up_us;     /* at TLS up (or accept on a plain listener): the login histogram */
+    uint64_t bytes_in;      /* APF bytes from the device (after TLS) */
+    uint64_t bytes_out;     /* APF bytes to the device (before TLS) */
+    const char *end_reason; /* symbolic, for the disconnect event ("admin", "superseded", ..) */
 };
 
 /* Performs the close a callback chain asked for (want_close), once it unwinds. */
