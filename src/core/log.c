@@ -365,3 +365,36 @@ void log_msg(enum log_level level, const char *fmt, ...)
     log_vkv(level, NULL, fmt, ap);
     va_end(ap);
 }
+
+void log_hexdump(enum log_level level, const struct log_fields *f, const char *msg, const void *p,
+                 size_t n)
+{
+    static const char hexd[] = "0123456789abcdef";
+    if (!log_enabled(level))
+        return;
+    const unsigned char *b = p;
+    struct log_fields lf = f ? *f : (struct log_fields){0};
+    size_t off = 0;
+    for (unsigned line = 0; off < n && line < LOG_HEXDUMP_LINES; line++) {
+        char hex[16 * 3], ascii[17];
+        size_t k = n - off < 16 ? n - off : 16;
+        for (size_t i = 0; i < k; i++) {
+            unsigned char c = b[off + i];
+            hex[3 * i] = hexd[c >> 4];
+            hex[3 * i + 1] = hexd[c & 15];
+            hex[3 * i + 2] = ' ';
+            ascii[i] = c >= 0x20 && c < 0x7f ? (char)c : '.';
+        }
+        hex[3 * k - 1] = 0;
+        ascii[k] = 0;
+        lf.off = (unsigned)off;
+        lf.hex = hex;
+        lf.ascii = ascii;
+        log_kv(level, &lf, "%s", msg);
+        off += k;
+    }
+    if (off < n) {
+        lf.hex = lf.ascii = NULL;
+        log_kv(level, &lf, "%s: %zu more bytes not dumped", msg, n - off);
+    }
+}

@@ -69,6 +69,12 @@ void log_vkv(enum log_level level, const struct log_fields *f, const char *fmt, 
     __attribute__((format(printf, 3, 0)));
 /* The same with a message of n bytes taken as they are (they may hold NULs). */
 void log_kv_n(enum log_level level, const struct log_fields *f, const char *msg, size_t n);
+/* A hex+ASCII dump of p[0..n): one line per 16 bytes, each with the fields of f plus off, hex and
+ * ascii, and msg as its message; at most LOG_HEXDUMP_LINES lines, then one line saying how many
+ * bytes were left out. */
+#define LOG_HEXDUMP_LINES 64
+void log_hexdump(enum log_level level, const struct log_fields *f, const char *msg, const void *p,
+                 size_t n);
 /* A process-level line: no fields. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

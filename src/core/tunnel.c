@@ -460,15 +460,22 @@ static void apf_on_error(apf_session *s, int err, unsigned msg_type, void *user)
     want_close(t, RING_CLOSE_GRACEFUL, WHY_APF_ERROR);
 }
 
+/* APF bytes as hex+ASCII lines (passwords masked by the APF engine): every tunnel's at debug
+ * level, a tunnel's whose hexdump is on (tunnel_set_hexdump) at info level. */
 static void apf_debug(apf_session *s, int direction, const uint8_t *p, size_t n, void *user)
 {
     struct tunnel *t = user;
-    char hex[3 * 64 + 8];
-    apf_hex(p, n < 64 ? n : 64, hex, sizeof(hex));
     (void)s;
-    log_kv_debug(LF(.peer = t->peer, .guid = t->has_guid ? t->guid_str : NULL,
-                    .dir = direction == APF_DEBUG_OUT ? "out" : "in"),
-                 "%zu bytes: %s%s", n, hex, n > 64 ? " ..." : "");
+    enum log_level lv = t->hexdump ? LOG_INFO : LOG_DEBUG;
+    if (!log_enabled(lv))
+        return;
+    char msg[64];
+    snprintf(msg, sizeof(msg), "APF %s, %zu bytes",
+             direction == APF_DEBUG_IN_DATA ? "channel data" : "message", n);
+    log_hexdump(lv,
+                LF(.peer = t->peer, .guid = t->has_guid ? t->guid_str : NULL,
+                   .dir = direction == APF_DEBUG_OUT ? "out" : "in"),
+                msg, p, n);
 }
 
 static const apf_callbacks apf_cbs = {
@@ -502,8 +509,8 @@ static int start_apf(struct tunnel *t)
     t->apf = apf_session_new(&ac, &apf_cbs, t);
     if (!t->apf)
         return -1;
-    if (log_get_level() >= LOG_DEBUG)
-        apf_session_set_debug(t->apf, apf_debug, t);
+    /* always: tunnel_set_hexdump may switch one tunnel's dumps on at any time */
+    apf_session_set_debug(t->apf, apf_debug, t);
     t->state = T_LOGIN;
     t->deadline_ms = ring_now_ms(t->wc->w) + cfg->login_timeout_ms;
     arm_timer(t);

@@ -47,7 +47,13 @@ void tunnel_supersede(struct mpsd *m, const dir_entry *old, const char *new_peer
 struct tunnel *tunnel_lookup(struct wctx *wc, uint64_t conn_id, uint64_t generation);
 const guid *tunnel_guid(const struct tunnel *t);
 const char *tunnel_guid_str(const struct tunnel *t);
-const char *tunnel_peer(const struct tunnel *t);     /* the device's address, "ip:port" */
+const char *tunnel_peer(const struct tunnel *t); /* the device's address, "ip:port" */
+
+/* Switches the APF hex dumps (docs/logging.md) of the ready tunnel (conn_id, serial) on or off,
+ * in addition to those log_level = debug makes of every tunnel: hex+ASCII lines at info level
+ * with guid, peer and dir=in/out. Nothing happens when the tunnel is gone. [the tunnel's worker;
+ * other threads post it through the worker's mailbox] */
+void tunnel_set_hexdump(struct wctx *wc, uint64_t conn_id, uint64_t serial, bool on);
 const char *tunnel_hostname(const struct tunnel *t); /* "" when it named none */
 const char *tunnel_group(const struct tunnel *t);    /* credential group, or NULL */
 unsigned tunnel_nconsoles(const struct tunnel *t);

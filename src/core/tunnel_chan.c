@@ -4,6 +4,7 @@
  * detach). Runs on the tunnel's worker only. */
 #include "tunnel_int.h"
 #include "console.h"
+#include "log.h"
 
 #include <errno.h>
 
@@ -128,6 +129,16 @@ const char *tunnel_guid_str(const struct tunnel *t)
 const char *tunnel_peer(const struct tunnel *t)
 {
     return t->peer;
+}
+
+void tunnel_set_hexdump(struct wctx *wc, uint64_t conn_id, uint64_t serial, bool on)
+{
+    struct tunnel *t = tunnel_lookup(wc, conn_id, serial);
+    if (!t || t->hexdump == on)
+        return;
+    t->hexdump = on;
+    log_kv(LOG_INFO, LF(.peer = t->peer, .guid = t->guid_str), "APF hex dumps %s",
+           on ? "on" : "off");
 }
 
 const char *tunnel_hostname(const struct tunnel *t)

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,18 +354,62 @@ Test(log, level_filtering)
     log_set_level(LOG_INFO);
 }
 
-Test(log, hexdump_fields)
+/* hex dumps: 16 bytes a line with off, hex and ascii fields; bounded in lines */
+static void hexdump_lines(enum log_format fmt)
 {
-    log_set_format(LOG_FORMAT_LOGFMT);
+    uint8_t b[40];
+    for (size_t i = 0; i < sizeof(b); i++)
+        b[i] = (uint8_t)(i * 7);
+    memcpy(b, "A\"=\n", 4);
+    log_set_format(fmt);
     capture();
-    log_kv(LOG_INFO,
-           LF(.guid = GUID, .peer = PEER, .dir = "in", .off = 16, .hex = "41 00", .ascii = "A."),
-           "APF 2 bytes");
+    log_hexdump(LOG_INFO, LF(.guid = GUID, .peer = PEER, .dir = "in"), "APF message, 40 bytes", b,
+                sizeof(b));
     size_t n;
     char *out = captured(&n);
-    cr_expect(strstr(out, " peer=" PEER " guid=" GUID " dir=in off=16 hex=\"41 00\" ascii=A. "
-                          "msg=\"APF 2 bytes\"\n"),
-              "%s", out);
+    cr_assert_eq(count_char(out, n, '\n'), 3, "%s", out);
+    char *l[3] = {out, strchr(out, '\n') + 1, NULL};
+    l[2] = strchr(l[1], '\n') + 1;
+    static const char *const offs[] = {"0", "16", "32"};
+    for (int k = 0; k < 3; k++) {
+        size_t len = (size_t)(strchr(l[k], '\n') - l[k]);
+        cr_expect_str_eq(field(l[k], len, "peer", NULL), PEER);
+        cr_expect_str_eq(field(l[k], len, "guid", NULL), GUID);
+        cr_expect_str_eq(field(l[k], len, "dir", NULL), "in");
+        cr_expect_str_eq(field(l[k], len, "off", NULL), offs[k]);
+        cr_expect_str_eq(field(l[k], len, "msg", NULL), "APF message, 40 bytes");
+    }
+    size_t len0 = (size_t)(l[1] - l[0]) - 1, len2 = strlen(l[2]) - 1;
+    cr_expect_str_eq(field(l[0], len0, "hex", NULL),
+                     "41 22 3d 0a 1c 23 2a 31 38 3f 46 4d 54 5b 62 69");
+    cr_expect_str_eq(field(l[0], len0, "ascii", NULL), "A\"=..#*18?FMT[bi");
+    cr_expect_str_eq(field(l[2], len2, "hex", NULL), "e0 e7 ee f5 fc 03 0a 11");
+    cr_expect_str_eq(field(l[2], len2, "ascii", NULL), "........");
+    free(out);
+}
+
+Test(log, hexdump_logfmt)
+{
+    hexdump_lines(LOG_FORMAT_LOGFMT);
+}
+
+Test(log, hexdump_json)
+{
+    hexdump_lines(LOG_FORMAT_JSON);
+}
+
+Test(log, hexdump_bounded)
+{
+    static uint8_t big[LOG_HEXDUMP_LINES * 16 + 100];
+    log_set_format(LOG_FORMAT_LOGFMT);
+    capture();
+    log_hexdump(LOG_INFO, LF(.peer = PEER, .dir = "out"), "APF channel data", big, sizeof(big));
+    log_hexdump(LOG_DEBUG, LF(.peer = PEER, .dir = "out"), "below the level", big, 16);
+    size_t n;
+    char *out = captured(&n);
+    cr_expect_eq(count_char(out, n, '\n'), LOG_HEXDUMP_LINES + 1);
+    cr_expect(strstr(out, "msg=\"APF channel data: 100 more bytes not dumped\"\n"), "%s", out);
+    cr_expect(!strstr(out, "below the level"));
     free(out);
 }
 
