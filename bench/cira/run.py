@@ -15,6 +15,9 @@ Loopback only; every process it starts is stopped when it ends.
 """
 import argparse, json, os, signal, subprocess, sys, tempfile, time
 
+# the bench's own mpsd may run beside a dev or test instance (mpsd's host-wide lock is scoped)
+os.environ.setdefault("MPSD_TEST_INSTANCE", "bench%d" % os.getpid())
+
 top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

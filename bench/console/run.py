@@ -28,6 +28,9 @@ Loopback only; every process it starts is stopped when it ends.
 import argparse, json, os, platform, random, signal, socket, statistics, subprocess, sys
 import tempfile, time
 
+# the bench's own mpsd may run beside a dev or test instance (mpsd's host-wide lock is scoped)
+os.environ.setdefault("MPSD_TEST_INSTANCE", "bench%d" % os.getpid())
+
 top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TCK = os.sysconf("SC_CLK_TCK")
 PW = "Bench-P@ss1"

@@ -126,7 +126,14 @@ int main(int argc, char **argv)
         log_error("refusing to start: %s", err);
         return 1;
     }
+    int host_fd = instance_lock_host(err, sizeof(err));
+    if (host_fd < 0) {
+        log_error("refusing to start: %s", err);
+        close(lock_fd);
+        return 1;
+    }
     int rc = server_run(&cfg, config_path);
+    close(host_fd);
     close(lock_fd);
     return rc == 0 ? 0 : 1;
 }

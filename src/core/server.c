@@ -10,6 +10,7 @@
 #include "admin.h"
 #include "console.h"
 #include "events.h"
+#include "lock.h"
 #include "log.h"
 #include "mpsd.h"
 #include "notify.h"
@@ -171,6 +172,61 @@ static int add_listeners(ring_worker *w, void *arg)
         }
     }
     return 0;
+}
+
+/* Before binding: a configured address that another process listens on is an error naming it
+ * (with SO_REUSEPORT two mpsd would otherwise split the devices between them without a word).
+ * With bind_timeout the wait goes on that long (an old instance still draining, a port freed by
+ * an operator) while /readyz says which listener waits for whom; SIGTERM ends the wait. */
+static int wait_for_ports(struct mpsd *m, int sfd)
+{
+    static char why[512]; /* read by the admin thread through admin_set_not_ready */
+    uint64_t deadline = ring_clock_ms() + m->cfg.bind_timeout_ms;
+    bool said = false;
+    for (;;) {
+        const char *busy = NULL;
+        char name[80], comm[64] = "";
+        pid_t pid = 0;
+        for (size_t k = 0; !busy && k < sizeof(listener_kinds) / sizeof(listener_kinds[0]); k++) {
+            unsigned n;
+            const struct config_listen *ls = kind_list(&m->cfg, &listener_kinds[k], &n);
+            for (unsigned i = 0; !busy && i < n; i++) {
+                if (port_holder(ls[i].host, ls[i].port, &pid, comm, sizeof(comm)) == 1) {
+                    config_listen_format(&ls[i], name, sizeof(name));
+                    busy = listener_kinds[k].what;
+                }
+            }
+        }
+        if (!busy)
+            return 0;
+        char holder[128];
+        if (pid > 0)
+            snprintf(holder, sizeof(holder), "pid %ld (%s)", (long)pid, comm);
+        else
+            snprintf(holder, sizeof(holder), "another process (not visible to this user)");
+        snprintf(why, sizeof(why), "listener %s (%s) not bound: the port is in use by %s", name,
+                 busy, holder);
+        admin_set_not_ready(m->admin, why);
+        if (ring_clock_ms() >= deadline) {
+            log_error("cannot listen on %s for %s: already in use by %s; only one MPS instance "
+                      "may run per server",
+                      name, busy, holder);
+            return -1;
+        }
+        if (!said) {
+            log_warn("%s; waiting up to %ums (bind_timeout)", why, m->cfg.bind_timeout_ms);
+            said = true;
+        }
+        struct pollfd p = {.fd = sfd, .events = POLLIN};
+        if (poll(&p, 1, 250) > 0) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof(si)) == sizeof(si) &&
+                (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) {
+                log_info("%s while waiting for %s: stopping", strsignal((int)si.ssi_signo), name);
+                return -1;
+            }
+        }
+    }
 }
 
 static void worker_start(ring_worker *w, void *arg)
@@ -517,6 +573,10 @@ int server_run(const struct config *cfg, const char *config_path)
             ring_stop(m->ring);
             goto out;
         }
+    }
+    if (wait_for_ports(m, sfd) != 0) {
+        ring_stop(m->ring);
+        goto out;
     }
     for (unsigned i = 0; i < m->nworkers; i++) {
         if (ring_call(ring_worker_at(m->ring, i), add_listeners, m) != 0) {

@@ -90,7 +90,6 @@ void fx_start(struct fx *f, const struct fx_opts *o)
     write_file(f->conf, text);
 
     char *argv[] = {(char *)env_or_die("MPSD_BIN"), "--config", f->conf, NULL};
-    setenv("MPSD_TEST_INSTANCE", f->dir, 1);
     char log[400];
     snprintf(log, sizeof(log), "%s/mpsd.log", f->dir);
     proc_start_logged(&f->p, argv, log);

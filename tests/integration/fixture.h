@@ -37,8 +37,9 @@ struct fx_opts {
     const char *admin_extra;   /* extra [admin] lines */
 };
 
-/* Every fixture mpsd runs with MPSD_TEST_INSTANCE set to its scratch dir, so that tests on one
- * host may run several mpsd at once (the host-wide one-instance rule is scoped by it). */
+/* Every mpsd a test starts (tests/process/proc.c) runs with its own MPSD_TEST_INSTANCE scope unless
+ * the test set one, so that tests on one host may run several mpsd at once (the host-wide
+ * one-instance rule is scoped by it). */
 
 /* Writes the config and starts mpsd; waits until it runs. [cira] defaults: keepalive 1s/3s,
  * handshake 2s, login 3s. [devices]: group 'fleet' user admin/FX_PASSWORD (group_auth on) unless

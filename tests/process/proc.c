@@ -68,6 +68,13 @@ static void start(struct proc *p, char *const argv[], const char *log)
     if (p->pid == 0) {
         dup2(fds[1], 1);
         dup2(fds[1], 2);
+        /* mpsd's host-wide one-instance rule, scoped per started process unless the test set a
+         * scope itself (tests of that rule share one on purpose) */
+        if (!getenv("MPSD_TEST_INSTANCE")) {
+            char scope[32];
+            snprintf(scope, sizeof(scope), "t%ld", (long)getpid());
+            setenv("MPSD_TEST_INSTANCE", scope, 1);
+        }
         execv(argv[0], argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
