@@ -40,7 +40,8 @@ struct wctx {
 struct mpsd {
     struct config cfg;
     const char *config_path;
-    struct tls_ctx_slot *tls; /* NULL when no TLS listener is configured */
+    struct tls_ctx_slot *tls;    /* NULL when no TLS listener is configured */
+    struct tls_tickets *tickets; /* session ticket keys of every device TLS context */
     bool tls_inited;
     creds_slot creds;
     users_slot users; /* console users and ACLs (reloadable) */

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mpsd.h"
 #include "notify.h"
+#include "privdrop.h"
 #include "tunnel.h"
 
 #include <arpa/inet.h>
@@ -25,11 +26,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
-static void tls_config_of(const struct config *cfg, struct tls_server_config *tc)
+static uint64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void tls_config_of(const struct config *cfg, struct tls_tickets *tickets,
+                          struct tls_server_config *tc)
 {
     memset(tc, 0, sizeof(*tc));
+    tc->tickets = tickets;
     tc->cert_file = cfg->cert;
     tc->key_file = cfg->key;
     tc->client_ca_file = cfg->client_ca[0] ? cfg->client_ca : NULL;
@@ -82,12 +93,20 @@ int server_check(const struct config *cfg)
         struct tls_server_config tc;
         struct tls_ctx *ctx = NULL;
         char err[512];
-        tls_config_of(cfg, &tc);
+        struct tls_tickets *tk = NULL;
+        if (tls_tickets_new(cfg->ticket_rotation_ms,
+                            cfg->ticket_key_file[0] ? cfg->ticket_key_file : NULL, unix_ms(), &tk,
+                            err, sizeof(err)) != 0) {
+            fprintf(stderr, "TLS tickets: %s\n", err);
+            bad = 1;
+        }
+        tls_config_of(cfg, tk, &tc);
         if (tls_ctx_server_new(&tc, &ctx, err, sizeof(err)) != 0) {
             fprintf(stderr, "TLS: %s\n", err);
             bad = 1;
         }
         tls_ctx_unref(ctx);
+        tls_tickets_unref(tk);
         tls_global_cleanup();
     }
     creds_db *db;
@@ -229,6 +248,39 @@ static int wait_for_ports(struct mpsd *m, int sfd)
     }
 }
 
+static int privdrop_worker(ring_worker *w, void *arg)
+{
+    char *err = arg;
+    (void)w;
+    return privdrop_thread(err, 256);
+}
+
+/* Started as root: the listeners are bound and the keys loaded; from here on mpsd runs as `user`
+ * with no capability left, on every thread (glibc changes the ids of all threads; the bounding
+ * set and no_new_privs are per thread, so each worker drops its own). */
+static int drop_privileges(struct mpsd *m)
+{
+    if (!m->cfg.run_as[0]) {
+        if (geteuid() == 0)
+            log_warn("running as root: set 'user' in [mpsd] to run as an unprivileged user after "
+                     "binding");
+        return 0;
+    }
+    char err[256];
+    if (privdrop_to(m->cfg.run_as, err, sizeof(err)) != 0) {
+        log_error("cannot drop privileges: %s", err);
+        return -1;
+    }
+    for (unsigned i = 0; i < m->nworkers; i++) {
+        if (ring_call(ring_worker_at(m->ring, i), privdrop_worker, err) != 0) {
+            log_error("cannot drop privileges on worker %u: %s", i, err);
+            return -1;
+        }
+    }
+    log_info("running as user %s (uid %ld) with no capabilities", m->cfg.run_as, (long)getuid());
+    return 0;
+}
+
 static void worker_start(ring_worker *w, void *arg)
 {
     struct mpsd *m = arg;
@@ -326,6 +378,14 @@ static void warn_restart_only(const struct config *old, const struct config *fre
         K(max_tunnels),
         K(max_handshakes),
         K(max_buffered),
+        K(ticket_rotation_ms),
+        K(run_as),
+        K(admin_listen),
+        K(n_admin_listen),
+        K(admin_cert),
+        K(admin_key),
+        K(admin_token_hash),
+        K(log_format),
         K(recv_buffer_size),
         K(recv_buffer_count),
         K(max_conns_per_worker),
@@ -368,7 +428,11 @@ static void reload(struct mpsd *m)
     if (m->tls) {
         struct tls_server_config tc;
         char err[512];
-        tls_config_of(&fresh, &tc);
+        if (m->tickets &&
+            tls_tickets_load(m->tickets, fresh.ticket_key_file[0] ? fresh.ticket_key_file : NULL,
+                             unix_ms(), err, sizeof(err)) != 0)
+            log_error("reload: TLS tickets: %s; keeping the running ticket keys", err);
+        tls_config_of(&fresh, m->tickets, &tc);
         if (tls_ctx_slot_reload(m->tls, &tc, err, sizeof(err)) != 0)
             log_error("reload: TLS: %s; keeping the running certificate", err);
         else
@@ -430,13 +494,21 @@ static void wait_for_exit(struct mpsd *m, int sfd)
     /* systemd's watchdog (WatchdogSec): pinged at half its interval from this loop, so a stuck
      * control thread is restarted */
     uint64_t wd = notify_watchdog_interval_ms();
+    int every = wd ? (int)(wd / 2) : -1;
+    if (m->tickets && (every < 0 || every > 10000))
+        every = 10000; /* ticket key rotation is checked this often */
     for (;;) {
         struct pollfd p = {.fd = sfd, .events = POLLIN};
-        int pr = poll(&p, 1, wd ? (int)(wd / 2) : -1);
+        int pr = poll(&p, 1, every);
         if (pr < 0 && errno == EINTR)
             continue;
         if (wd)
             notify_watchdog();
+        if (m->tickets && tls_tickets_rotate(m->tickets, unix_ms())) {
+            char kid[TLS_TICKET_ID_LEN];
+            tls_tickets_key_id(m->tickets, kid);
+            log_info("TLS session ticket key rotated: current key id %s", kid);
+        }
         if (pr == 0)
             continue;
         struct signalfd_siginfo si;
@@ -478,6 +550,7 @@ static void teardown(struct mpsd *m)
     users_slot_destroy(&m->users);
     if (m->tls)
         tls_ctx_slot_free(m->tls);
+    tls_tickets_unref(m->tickets);
     if (m->tls_inited)
         tls_global_cleanup();
     free(m->workers);
@@ -509,7 +582,17 @@ int server_run(const struct config *cfg, const char *config_path)
     if (cfg->n_listen) {
         struct tls_server_config tc;
         char err[512];
-        tls_config_of(cfg, &tc);
+        if (tls_tickets_new(cfg->ticket_rotation_ms,
+                            cfg->ticket_key_file[0] ? cfg->ticket_key_file : NULL, unix_ms(),
+                            &m->tickets, err, sizeof(err)) != 0) {
+            log_error("TLS tickets: %s", err);
+            goto out;
+        }
+        char kid[TLS_TICKET_ID_LEN];
+        tls_tickets_key_id(m->tickets, kid);
+        log_info("TLS session tickets: %s keys, rotated every %ums, current key id %s",
+                 cfg->ticket_key_file[0] ? "key-file" : "random", cfg->ticket_rotation_ms, kid);
+        tls_config_of(cfg, m->tickets, &tc);
         if (tls_ctx_slot_new(&tc, &m->tls, err, sizeof(err)) != 0) {
             log_error("TLS: %s", err);
             goto out;
@@ -566,6 +649,8 @@ int server_run(const struct config *cfg, const char *config_path)
         log_error("io_uring: %s", ring_error(m->ring));
         goto out;
     }
+    if (*ring_notice(m->ring))
+        log_warn("io_uring: %s", ring_notice(m->ring));
     {
         char err[512];
         if (admin_start(m, &m->admin, err, sizeof(err)) != 0) {
@@ -593,6 +678,10 @@ int server_run(const struct config *cfg, const char *config_path)
             log_info("listening on %s for %s%s", name, listener_kinds[k].what,
                      k == 0 && cfg->tls_profile == CONFIG_TLS_LEGACY ? ", legacy TLS profile" : "");
         }
+    }
+    if (drop_privileges(m) != 0) {
+        ring_stop(m->ring);
+        goto out;
     }
     if (cfg->allow_anonymous_loopback && cfg->n_socks_listen + cfg->n_http_listen)
         log_warn("allow_anonymous_loopback is on: consoles connecting from loopback may use "
