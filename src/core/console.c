@@ -13,6 +13,7 @@
  * Lifetime: a console is freed only in its ring on_close, which the ring calls exactly once and
  * never from inside another callback; everything else marks and closes. */
 #include "console_int.h"
+#include "events.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -582,7 +583,29 @@ static void on_close(ring_conn *conn, int err)
                (unsigned long long)c->up, (unsigned long long)c->down,
                c->why ? c->why : "console closed", err ? ": " : "", err ? strerror(-err) : "");
     STAT_INC(&wc->stats, console_closed);
+    if (c->proto != CP_DEVICE && c->chan_was_open)
+        console_event(c, EV_CONSOLE_CLOSE);
     console_free(c);
+}
+
+void console_event(struct console *c, int kind)
+{
+    struct event_bus *b = c->wc->m->events;
+    if (!event_bus_wanted(b))
+        return;
+    struct admin_event ev = {.kind = (uint8_t)kind,
+                             .guid = c->device,
+                             .port = c->port,
+                             .proto = c->ev_proto,
+                             .reason = kind == EV_CONSOLE_CLOSE ? c->why : NULL,
+                             .bytes_up = c->up,
+                             .bytes_down = c->down};
+    netaddr_parse(c->peer, strlen(c->peer), &ev.peer);
+    size_t ul = c->ulen < sizeof(ev.user) - 1 ? c->ulen : sizeof(ev.user) - 1;
+    memcpy(ev.user, c->user, ul);
+    ev.user[ul] = 0;
+    log_sanitize(c->name, ev.host, sizeof(ev.host)); /* already sanitised; may be cut */
+    event_bus_emit(b, c->wc->index, &ev);
 }
 
 /* The request phase is over (or the session is): wipe what it held (passwords) and free it. */

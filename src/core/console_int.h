@@ -97,9 +97,11 @@ struct console {
     uint8_t ulen;
     char peer[NETADDR_STRLEN];
     uint64_t opened_ms, last_ms;
-    uint64_t req_ms;  /* when the current request phase began (its deadline counts from here) */
-    unsigned depth;   /* nesting of relay entry points: a switch waits until it is 0 */
-    bool want_switch; /* the next request needs another channel, once nothing is nested */
+    uint64_t req_ms; /* when the current request phase began (its deadline counts from here) */
+    uint64_t open_sent_us;   /* stats_now_us() at CHANNEL_OPEN: the channel-open histogram */
+    uint8_t ev_proto;        /* the admin event's protocol (events.h), set when the channel opens */
+    unsigned depth;          /* nesting of relay entry points: a switch waits until it is 0 */
+    bool want_switch;        /* the next request needs another channel, once nothing is nested */
     uint8_t cred_digest[32]; /* SHA-256 of the credentials that authenticated the session */
     bool has_cred_digest;
     ring_timer timer;
@@ -127,6 +129,8 @@ void console_free_request(struct console *c);
 /* The length of name without a configured name_suffix (case-insensitive, at a label boundary). */
 size_t console_strip_suffix(const struct config *cfg, const char *name, size_t len);
 void console_fail(struct console *c, enum cerr e, const char *detail);
+/* An event for /api/v1/events (EV_CONSOLE_OPEN / EV_CONSOLE_CLOSE), built only when wanted. */
+void console_event(struct console *c, int kind);
 void console_fail_http(struct console *c, int status, const char *detail);
 void console_fail_http_or_bad(struct console *c);
 void console_close(struct console *c, int how, const char *why);

@@ -11,6 +11,7 @@
  * stops reading stops the device, and one channel's consumer never holds more than the window it
  * granted (channel_window). */
 #include "console_int.h"
+#include "events.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -72,6 +73,7 @@ void console_attach(struct console *c)
         return;
     }
     c->state = ST_OPENING;
+    c->open_sent_us = stats_now_us();
     console_arm(c, m->cfg.open_timeout_ms);
 }
 
@@ -94,6 +96,11 @@ static void e_opened(struct chan_end *e)
     if (c->proto == CP_DEVICE)
         return; /* relaying starts once the destination is connected */
     STAT_INC(&c->wc->stats, console_channels);
+    stats_observe(&c->wc->stats, HIST_CHANNEL_OPEN, stats_now_us() - c->open_sent_us);
+    c->ev_proto = c->proto == CP_SOCKS ? (c->rq && c->rq->socks.version == 4 ? 1 : 0)
+                  : c->http_forward    ? 3
+                                       : 2;
+    console_event(c, EV_CONSOLE_OPEN);
     c->state = ST_RELAY;
     if (c->proto == CP_SOCKS) {
         socks_reply(&c->rq->socks, SOCKS_REP_SUCCEEDED, NULL, 0);
