@@ -375,6 +375,8 @@ void step(st *t)
         break;
     case 26: /* the pending login answered (late); an answer nobody waits for is refused */
         if (t->auth_wait || (u8(f) & 1)) {
+            if (t->auth_wait)
+                t->reached |= R_AUTH_LATE;
             t->auth_wait = false;
             apf_session_auth_result(t->s, u8(f) & 1);
         }
@@ -386,7 +388,7 @@ void step(st *t)
         break;
     case 29:
         if (u8(f) < 0x10) /* superseded by a new login of the same device */
-            apf_session_disconnect(t->s, APF_DISC_BY_APPLICATION);
+            supersede(t);
         break;
     case 30: {
         uint32_t ports[16];

@@ -29,6 +29,8 @@
  *  - one on_auth at a time, one USERAUTH_SUCCESS, one KEEPALIVE_OPTIONS_REQUEST.
  * Window accounting is skipped once a corrupted message went in ("tainted").
  */
+#include <stdio.h>
+
 #include "fuzz_apf_struct.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,6 +63,35 @@ static ch *by_dev(st *t, uint32_t dev)
             return t->c[i].has_dev ? &t->c[i] : NULL;
         }
     return NULL;
+}
+
+void supersede(st *t)
+{
+    if (apf_session_channel_count(t->s) > 0)
+        t->reached |= R_SUPERSEDE;
+    apf_session_disconnect(t->s, APF_DISC_BY_APPLICATION);
+}
+
+static unsigned long reach_count[R_COUNT], inputs;
+
+static void reach_print(void)
+{
+    static const char *const names[R_COUNT] = {"logged_in",
+                                               "ready",
+                                               "our_open_confirmed",
+                                               "device_open_accepted",
+                                               "data_in",
+                                               "window_exhausted_with_queue",
+                                               "writable",
+                                               "adjust_out",
+                                               "auth_pending",
+                                               "auth_answered_late",
+                                               "supersede_with_channels",
+                                               "channel_closed_both"};
+    fprintf(stderr, "APF_FUZZ_STATS inputs=%lu", inputs);
+    for (int i = 0; i < R_COUNT; i++)
+        fprintf(stderr, " %s=%lu", names[i], reach_count[i]);
+    fprintf(stderr, "\n");
 }
 
 /* An event for id: it must be a channel that exists and has not ended. */
@@ -118,10 +149,12 @@ static int f_send(apf_session *s, const uint8_t *p, size_t n, void *u)
     case APF_USERAUTH_SUCCESS:
         CHECK(!t->auth_ok);
         t->auth_ok = true;
+        t->reached |= R_LOGGED_IN;
         break;
     case APF_KEEPALIVE_OPTIONS_REQUEST:
         CHECK(!t->ka_opts);
         t->ka_opts = true;
+        t->reached |= R_READY;
         break;
     case APF_CHANNEL_OPEN: /* ours: sent inside apf_channel_open, before it returns the id */
         c = chan(t, m.u.open.sender);
@@ -140,6 +173,7 @@ static int f_send(apf_session *s, const uint8_t *p, size_t n, void *u)
                       .has_dev = true,
                       .dev = m.u.open_confirm.recipient,
                       .granted = m.u.open_confirm.window};
+            t->reached |= R_DEV_OPEN;
             if (k < MAXDEV && k < t->ndev) {
                 c->tx_win = t->devwin[k];
                 c->tx_cap = t->cfg.tx_queue < t->devwin[k] ? t->cfg.tx_queue : t->devwin[k];
@@ -169,6 +203,7 @@ static int f_send(apf_session *s, const uint8_t *p, size_t n, void *u)
         }
         CHECK(!c->ended);
         c->granted += m.u.window_adjust.bytes;
+        t->reached |= R_ADJUST_OUT;
         if (accounting(t)) /* window comes back only for drained bytes */
             CHECK(c->granted - c->consumed <= t->cfg.rx_window);
         break;
@@ -227,8 +262,10 @@ static void f_open(apf_session *s, uint32_t id, void *cu, void *u)
     if (c) {
         CHECK(!c->opened);
         c->opened = true;
-        if (c->ours)
+        if (c->ours) {
             confirmed(t, id - 4);
+            t->reached |= R_OUR_OPEN;
+        }
         if (c->ours)
             CHECK(c->has_dev || t->tainted);
     }
@@ -260,6 +297,7 @@ static void f_data(apf_session *s, uint32_t id, const uint8_t *p, size_t n, void
          * device sent before it saw our CLOSE is still delivered (half-close) */
         CHECK(c->opened || c->close_req);
         c->delivered += n;
+        t->reached |= R_DATA_IN;
         if (accounting(t))
             CHECK(c->delivered <= c->granted); /* never beyond the window we granted */
     }
@@ -271,7 +309,7 @@ static void f_data(apf_session *s, uint32_t id, const uint8_t *p, size_t n, void
     if (t->mode & M_CB_CLOSE)
         close_ch(t, id);
     if ((t->mode & M_CB_SUPER) && (p[0] & 0x80))
-        apf_session_disconnect(s, APF_DISC_BY_APPLICATION); /* superseded mid-callback */
+        supersede(t); /* superseded mid-callback */
     t->in_data = false;
 }
 
@@ -280,6 +318,7 @@ static void f_writable(apf_session *s, uint32_t id, void *cu, void *u)
     st *t = u;
     (void)cu;
     ch *c = event_for(t, id);
+    t->reached |= R_WRITABLE;
     if (c)
         CHECK(c->opened);
     if (t->mode & M_WRITABLE) {
@@ -293,8 +332,11 @@ static void f_closed(apf_session *s, uint32_t id, void *cu, void *u)
     st *t = u;
     (void)s, (void)cu;
     ch *c = event_for(t, id);
-    if (c)
+    if (c) {
         c->ended = true;
+        if (c->close_out && !apf_session_is_closed(s))
+            t->reached |= R_HALF_CLOSE;
+    }
 }
 
 static uint32_t f_open_req(apf_session *s, const apf_open_request *r, void **cu, void *u)
@@ -339,11 +381,15 @@ void quiet_checks(st *t)
         uint32_t id = i + 4;
         CHECK(apf_channel_queued(t->s, id) <= t->cfg.tx_queue);
         uint32_t w = apf_channel_send_window(t->s, id); /* 0 once a CLOSE went either way */
+        if (c->opened && w == 0 && apf_channel_queued(t->s, id) > 0)
+            t->reached |= R_WIN_EXHAUSTED;
         if (accounting(t) && c->opened && c->has_dev)
             CHECK(w == c->tx_win || (w == 0 && (c->close_out || c->dev_close)));
     }
     if (closed)
         CHECK(apf_session_channel_count(t->s) == 0);
+    if (t->auth_wait)
+        t->reached |= R_AUTH_PENDING;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -378,6 +424,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     apf_session_tick(t.s, t.now + 200000);
     quiet_checks(&t);
     CHECK(apf_session_is_closed(t.s)); /* the idle timeout ends every session */
+    static int stats = -1;
+    if (stats < 0 && (stats = getenv("APF_FUZZ_STATS") != NULL))
+        atexit(reach_print);
+    inputs++;
+    for (int i = 0; i < R_COUNT; i++)
+        reach_count[i] += (t.reached >> i) & 1;
     apf_session_free(t.s);
     return 0;
 }

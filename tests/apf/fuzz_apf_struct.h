@@ -109,8 +109,26 @@ typedef struct st {
     uint32_t nports;
     uint64_t now;
     size_t sends;
+    unsigned reached; /* R_* bits: the deep states this input got to */
     fdp *f;
 } st;
+
+/* Deep states, counted per input when APF_FUZZ_STATS is set (printed at exit; docs/fuzzing.md). */
+enum {
+    R_LOGGED_IN = 1 << 0,     /* USERAUTH_SUCCESS went out */
+    R_READY = 1 << 1,         /* forwards settled, on_ready */
+    R_OUR_OPEN = 1 << 2,      /* a channel we opened was confirmed */
+    R_DEV_OPEN = 1 << 3,      /* a device-initiated channel was accepted */
+    R_DATA_IN = 1 << 4,       /* payload delivered to the console */
+    R_WIN_EXHAUSTED = 1 << 5, /* device window 0 with bytes queued */
+    R_WRITABLE = 1 << 6,      /* on_channel_writable after a short send */
+    R_ADJUST_OUT = 1 << 7,    /* window returned to the device */
+    R_AUTH_PENDING = 1 << 8,  /* login pending between steps (bytes held) */
+    R_AUTH_LATE = 1 << 9,     /* pending login answered from a later step */
+    R_SUPERSEDE = 1 << 10,    /* superseded (disconnect) with channels live */
+    R_HALF_CLOSE = 1 << 11,   /* both CLOSEs exchanged and the id freed */
+    R_COUNT = 12,
+};
 
 /* mode bits (first input byte) */
 #define M_AUTH_DEFER  0x01 /* on_auth leaves the answer to a later step */
@@ -127,6 +145,7 @@ ch *chan(st *t, uint32_t id);
 void close_ch(st *t, uint32_t id);          /* apf_channel_close, remembered */
 void consume(st *t, uint32_t id, size_t n); /* apf_channel_consumed, counted */
 void quiet_checks(st *t);                   /* invariants between steps */
+void supersede(st *t);                      /* apf_session_disconnect, as a new login does */
 
 /* fuzz_apf_gen.c: the device's messages and the console's calls */
 void login(st *t);
