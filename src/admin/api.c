@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,9 +12,29 @@ static json_t *iso_time(int64_t unix_s)
     time_t t = (time_t)unix_s;
     struct tm tm;
     char buf[32];
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return json_null(); /* not representable: null, never an uninitialised struct tm */
     return json_string(buf);
+}
+
+/* A string from the network (host name, user): jansson refuses what is not UTF-8, which would
+ * drop the field silently; such a string is written with '?' for every byte outside printable
+ * ASCII instead. */
+static json_t *text_json(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    size_t n = strlen(s);
+    char *c = malloc(n + 1);
+    if (!c)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        c[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    c[n] = 0;
+    j = json_string(c);
+    free(c);
+    return j;
 }
 
 static json_t *guid_json(const guid *g)
@@ -34,7 +55,7 @@ void *api_device_json(const struct dev_info *d)
 {
     json_t *o = json_object();
     json_object_set_new(o, "guid", guid_json(&d->guid));
-    json_object_set_new(o, "hostname", d->hostname[0] ? json_string(d->hostname) : json_null());
+    json_object_set_new(o, "hostname", d->hostname[0] ? text_json(d->hostname) : json_null());
     json_t *ports = json_array();
     for (unsigned i = 0; i < d->nports; i++)
         json_array_append_new(ports, json_integer(d->ports[i]));
@@ -107,13 +128,13 @@ bool api_event_frame(uint64_t id, const struct admin_event *e, struct abuf *out)
     json_object_set_new(o, "time", json_string(ts));
     json_object_set_new(o, "guid", guid_json(&e->guid));
     if (e->host[0])
-        json_object_set_new(o, "hostname", json_string(e->host));
+        json_object_set_new(o, "hostname", text_json(e->host));
     if (e->kind == EV_CONSOLE_OPEN || e->kind == EV_CONSOLE_CLOSE) {
         json_object_set_new(o, "console", addr_json(&e->peer));
         json_object_set_new(o, "port", json_integer(e->port));
         json_object_set_new(o, "protocol", json_string(e->proto < 4 ? protos[e->proto] : "?"));
         if (e->user[0])
-            json_object_set_new(o, "user", json_string(e->user));
+            json_object_set_new(o, "user", text_json(e->user));
         if (e->kind == EV_CONSOLE_CLOSE) {
             json_object_set_new(o, "bytes_to_device", json_integer((json_int_t)e->bytes_up));
             json_object_set_new(o, "bytes_to_console", json_integer((json_int_t)e->bytes_down));
@@ -122,7 +143,7 @@ bool api_event_frame(uint64_t id, const struct admin_event *e, struct abuf *out)
         json_object_set_new(o, "peer", addr_json(&e->peer));
     }
     if (e->reason)
-        json_object_set_new(o, "reason", json_string(e->reason));
+        json_object_set_new(o, "reason", text_json(e->reason));
     char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(o);
     if (!s)
