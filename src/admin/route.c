@@ -59,11 +59,17 @@ static int pct_decode(const char *s, size_t n, bool plus_space, char *out, size_
     return (int)o;
 }
 
+/* What admin_parse_request returns for a refused request: negative, and never HTTP_AGAIN (-1),
+ * which the caller reads as "incomplete, wait for more" (a refusal returned as -1 was never
+ * answered: the client hung until request_timeout). */
+#define ADMIN_REFUSED (-2)
+_Static_assert(ADMIN_REFUSED != HTTP_AGAIN, "a refusal must not read as an incomplete head");
+
 static int fail(struct admin_request *r, int status, const char *why)
 {
     r->status = status;
     r->error = why;
-    return -1;
+    return ADMIN_REFUSED;
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -250,7 +256,7 @@ int admin_parse_request(const uint8_t *p, size_t n, const http_limits *lim, stru
             r->last_event_id = v;
     }
     if (route_target(h.target, r) != 0)
-        return -1;
+        return ADMIN_REFUSED;
     if (!admin_method_allowed(r->route, r->method))
         return fail(r, 405, "method not allowed on this resource");
     return len;

@@ -38,11 +38,10 @@ static void check_request(const uint8_t *p, size_t n)
     struct admin_request r;
     int len = admin_parse_request(p, n, &lim, &r);
     if (len == HTTP_AGAIN) {
-        CHECK(n <= lim.max_head);
+        CHECK(n <= lim.max_head && r.status == 0);
         return;
     }
     if (len < 0) {
-        CHECK(len == -1);
         static const int ok[] = {400, 404, 405, 413, 414, 431, 501, 505};
         bool known = false;
         for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)

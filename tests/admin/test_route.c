@@ -27,6 +27,12 @@ static int parse(const char *s)
     return parse_n(s, strlen(s));
 }
 
+/* A refused request: negative with a status, and never HTTP_AGAIN (which means "wait for more"). */
+static bool refusal(int n)
+{
+    return n < 0 && n != HTTP_AGAIN && R.status >= 400;
+}
+
 /* A request for method and target with extra header lines. */
 static int req(const char *method, const char *target, const char *headers)
 {
@@ -44,10 +50,29 @@ static void ok(const char *method, const char *target, const char *headers, enum
     cr_assert_eq(R.route, r, "%s %s: route %d, want %d", method, target, R.route, r);
 }
 
+Test(route, a_refusal_is_not_an_incomplete_head)
+{
+    /* regression: refusals returned -1, which is HTTP_AGAIN, so the server waited for more bytes
+     * and never answered a 400/404/405/413 */
+    const char *m[] = {"GET /api/v1/devices?limit=0 HTTP/1.1\r\n\r\n",
+                       "POST /metrics HTTP/1.1\r\n\r\n", "GET /nope HTTP/1.1\r\n\r\n",
+                       "PUT /healthz HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"};
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+        int n = parse(m[i]);
+        cr_assert_neq(n, HTTP_AGAIN, "%s", m[i]);
+        cr_assert_lt(n, 0);
+        cr_assert_geq(R.status, 400);
+    }
+    /* and an incomplete head is HTTP_AGAIN with no status */
+    cr_assert_eq(parse("GET /metrics HTTP/1.1\r\n"), HTTP_AGAIN);
+    cr_assert_eq(R.status, 0);
+}
+
 static void refused(const char *method, const char *target, const char *headers, int status)
 {
     int n = req(method, target, headers);
-    cr_assert_eq(n, -1, "%s %s: %d, want -1", method, target, n);
+    /* negative, and never HTTP_AGAIN: the caller would wait for more and never answer */
+    cr_assert(n < 0 && n != HTTP_AGAIN, "%s %s: %d, want a refusal", method, target, n);
     cr_assert_eq(R.status, status, "%s %s: status %d, want %d (%s)", method, target, R.status,
                  status, R.error ? R.error : "");
     cr_assert_not_null(R.error);
@@ -105,7 +130,8 @@ Test(route, every_route_and_method)
                 cr_assert_gt(n, 0, "%s %s: %d %d %s", methods[k].name, routes[i].target, n,
                              R.status, R.error);
             } else {
-                cr_assert_eq(n, -1, "%s %s should be refused", methods[k].name, routes[i].target);
+                cr_assert(n < 0 && n != HTTP_AGAIN, "%s %s should be refused: %d", methods[k].name,
+                          routes[i].target, n);
                 cr_assert_eq(R.status, 405, "%s %s: %d", methods[k].name, routes[i].target,
                              R.status);
                 /* the Allow header's list is the route's, and it does not list this method */
@@ -195,7 +221,7 @@ Test(route, bad_guids_are_404)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int n = req("GET", bad[i], NULL);
         /* a raw space or bare % may already be a malformed request line (400) */
-        cr_assert_eq(n, -1, "%s", bad[i]);
+        cr_assert(n < 0 && n != HTTP_AGAIN, "%s: %d", bad[i], n);
         cr_assert(R.status == 404 || (R.status == 400 && strpbrk(bad[i], " ")), "%s: %d", bad[i],
                   R.status);
     }
@@ -325,7 +351,7 @@ Test(list, percent_encoding)
         char t[200];
         snprintf(t, sizeof(t), "/api/v1/devices?hostname=%s", bad[i]);
         int n = req("GET", t, NULL);
-        cr_assert_eq(n, -1, "%s accepted as '%s'", bad[i], R.list.hostname);
+        cr_assert(n < 0 && n != HTTP_AGAIN, "%s accepted as '%s' (%d)", bad[i], R.list.hostname, n);
         cr_assert_eq(R.status, 400, "%s: %d", bad[i], R.status);
     }
     /* a truncated escape at the very end of the target, in the key too */
@@ -421,7 +447,7 @@ Test(bearer, a_wrong_request_leaves_no_token_behind)
 {
     /* a refused request still had its token parsed: the caller must wipe r->token (it does) */
     int n = req("DELETE", "/api/v1/devices", "Authorization: Bearer secret\r\n");
-    cr_assert_eq(n, -1);
+    cr_assert(n < 0 && n != HTTP_AGAIN);
     cr_assert_eq(R.status, 405);
     /* a new parse starts from a clean request */
     ok("GET", "/healthz", NULL, AR_HEALTHZ);
@@ -478,7 +504,8 @@ Test(framing, oversized_heads_are_431)
     char *p = malloc(10000);
     memcpy(p, "GET /metrics HTTP/1.1\r\nX: ", 26);
     memset(p + 26, 'x', 10000 - 26);
-    cr_assert_eq(parse_n(p, 10000), -1);
+    int n = parse_n(p, 10000);
+    cr_assert(n < 0 && n != HTTP_AGAIN, "%d", n);
     cr_assert_eq(R.status, 431);
     free(p);
     /* too many header lines */
@@ -507,18 +534,18 @@ Test(framing, incomplete_and_malformed)
     snprintf(two, sizeof(two), "%sGET /metrics HTTP/1.1\r\n\r\n", m);
     cr_assert_eq(parse(two), (int)strlen(m));
     cr_assert_eq(R.route, AR_DEVICE);
-    cr_assert_eq(parse("GET /metrics HTTP/2.0\r\n\r\n"), -1);
+    cr_assert(refusal(parse("GET /metrics HTTP/2.0\r\n\r\n")));
     cr_assert_eq(R.status, 505);
-    cr_assert_eq(parse("GET /metrics\r\n\r\n"), -1);
+    cr_assert(refusal(parse("GET /metrics\r\n\r\n")));
     cr_assert_eq(R.status, 400);
-    cr_assert_eq(parse("GET  /metrics HTTP/1.1\r\n\r\n"), -1);
+    cr_assert(refusal(parse("GET  /metrics HTTP/1.1\r\n\r\n")));
     cr_assert_eq(R.status, 400);
-    cr_assert_eq(parse("GET /metrics HTTP/1.1\r\nBad Header: x\r\n\r\n"), -1);
+    cr_assert(refusal(parse("GET /metrics HTTP/1.1\r\nBad Header: x\r\n\r\n")));
     cr_assert_eq(R.status, 400);
-    cr_assert_eq(parse("GET /metrics HTTP/1.1\r\nX: a\r\n folded\r\n\r\n"), -1);
+    cr_assert(refusal(parse("GET /metrics HTTP/1.1\r\nX: a\r\n folded\r\n\r\n")));
     cr_assert_eq(R.status, 400);
     static const char nul[] = "GET /met\0rics HTTP/1.1\r\n\r\n";
-    cr_assert_eq(parse_n(nul, sizeof(nul) - 1), -1);
+    cr_assert(refusal(parse_n(nul, sizeof(nul) - 1)));
     cr_assert(R.status == 400, "%d", R.status);
 }
 
