@@ -147,6 +147,20 @@ static void rings(const struct metrics_src *src, struct abuf *o)
         R(msgs, "mpsd_ring_mailbox_messages_total", "counter",
           "Mailbox messages handled, per worker."),
         R(conns, "mpsd_ring_connections", "gauge", "Open connections, per worker."),
+        R(enters, "mpsd_ring_enters_total", "counter",
+          "Event loop passes (one io_uring_enter each: submit and wait), per worker."),
+        R(sqes, "mpsd_ring_submissions_total", "counter", "SQEs submitted, per worker."),
+        R(cqes, "mpsd_ring_completions_total", "counter", "CQEs reaped, per worker."),
+        R(tx_queued, "mpsd_ring_send_queue_bytes", "gauge",
+          "Bytes queued in the connections' send queues, per worker."),
+        R(aborts, "mpsd_ring_aborts_total", "counter", "Abortive closes, per worker."),
+        R(aborts_rst, "mpsd_ring_aborts_rst_total", "counter",
+          "Abortive closes sent as a TCP RST, per worker."),
+        R(rx_buffers, "mpsd_ring_receive_buffers", "gauge",
+          "Provided receive buffers (the pool; each returns to the kernel in the batch that used "
+          "it, so none stays in use between batches), per worker."),
+        R(rx_big_buffers, "mpsd_ring_receive_big_buffers", "gauge",
+          "Provided 64 KiB receive buffers for bounded (console) receives, per worker."),
 #undef R
     };
     for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {

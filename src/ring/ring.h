@@ -94,6 +94,12 @@ typedef struct ring_stats {
     uint64_t conns;      /* gauge */
     uint64_t aborts;     /* ring_conn_close(ABORT) of an open or closing connection */
     uint64_t aborts_rst; /* of those, sent as a RST (SO_LINGER {1, 0} accepted) */
+    /* loop passes (one io_uring_enter each), SQEs submitted, CQEs reaped */
+    uint64_t enters, sqes, cqes;
+    uint64_t tx_queued; /* gauge: bytes in every connection's send queue */
+    /* provided receive buffers per group; each returns to the kernel in the batch that used it,
+     * so between batches none is held by mpsd (enobufs counts when the kernel had none) */
+    uint64_t rx_buffers, rx_big_buffers;
 } ring_stats;
 void ring_stats_read(const ring_worker *w, ring_stats *out); /* [any thread] */
 

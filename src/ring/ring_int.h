@@ -202,7 +202,7 @@ struct ring_worker {
     struct {
         stat_word accepts, connects, adopts, recvs, bytes_in, bytes_out, sends, enobufs,
             send_cap_hits, closes, errors, stale_cqes, timers_fired, msgs, conns, aborts,
-            aborts_rst;
+            aborts_rst, enters, sqes, cqes, tx_queued;
     } st;
 };
 

@@ -95,6 +95,7 @@ ssize_t ring_conn_send(ring_conn *c, const void *data, size_t len)
         done += k;
     }
     c->queued += (uint32_t)done;
+    STAT_ADD(c->w, tx_queued, done);
     if (done)
         conn_todo(c);
     return done || !n ? (ssize_t)done : -ENOMEM;
@@ -124,6 +125,7 @@ int ring_conn_commit(ring_conn *c, size_t n)
         return -EINVAL;
     t->len += (uint32_t)n;
     c->queued += (uint32_t)n;
+    STAT_ADD(c->w, tx_queued, n);
     if (n)
         conn_todo(c);
     return 0;
@@ -218,6 +220,7 @@ void tx_handle_cqe(ring_conn *c, int res)
     c->inflight--;
     if (res > 0) {
         c->queued -= (uint32_t)res;
+        STAT_ADD(w, tx_queued, -(uint64_t)res);
         STAT_ADD(w, sends, 1);
         STAT_ADD(w, bytes_out, (uint64_t)res);
         for (tx_chunk *t = c->txh; res > 0 && t; t = t->next) { /* may span chunks */
@@ -259,6 +262,8 @@ void tx_drop(ring_conn *c)
     if (keep)
         keep->next = NULL;
     c->txh = c->txt = keep;
-    c->queued = keep ? keep->len - keep->off : 0;
+    uint32_t left = keep ? keep->len - keep->off : 0;
+    STAT_ADD(c->w, tx_queued, -(uint64_t)(c->queued - left));
+    c->queued = left;
     c->flags &= ~CF_WANT_WRITE;
 }

@@ -270,6 +270,8 @@ static void worker_loop(ring_worker *w)
          * completions that are there must still be reaped: with DEFER_TASKRUN they are posted
          * only by an enter with GETEVENTS, and a callback that asks again on every pass would
          * otherwise spin the loop without any I/O making progress. */
+        STAT_ADD(w, sqes, io_uring_sq_ready(&w->ring));
+        STAT_ADD(w, enters, 1);
         if (w->wpoll_head)
             io_uring_submit_and_get_events(&w->ring);
         else
@@ -284,6 +286,7 @@ static void worker_loop(ring_worker *w)
             n++;
         }
         io_uring_cq_advance(&w->ring, n);
+        STAT_ADD(w, cqes, n);
         rx_publish(w); /* buffers recycled by this batch go back to the kernel at once */
         w->now_ms = ring_clock_ms();
         timer_run(w);
@@ -450,5 +453,11 @@ void ring_stats_read(const ring_worker *w, ring_stats *o)
     RD(conns);
     RD(aborts);
     RD(aborts_rst);
+    RD(enters);
+    RD(sqes);
+    RD(cqes);
+    RD(tx_queued);
+    o->rx_buffers = w->rx_count;
+    o->rx_big_buffers = w->rx_big_count;
 #undef RD
 }
