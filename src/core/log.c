@@ -22,6 +22,8 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 #define VALUE_MAX 512
 /* The message as formatted, before escaping. */
 #define MSG_MAX 4096
+/* Every field at its longest still leaves msg room in a line (put_pair needs 16 bytes at least). */
+_Static_assert(9 * (VALUE_MAX + 8) + 64 < LOG_LINE_MAX - 256, "fields could crowd out msg");
 
 void log_set_level(enum log_level level)
 {
