@@ -12,6 +12,7 @@
 #   -f  ASan+UBSan -Dfuzz=true build (build-fuzz)    -c  coverage build (build-cov)
 #   -n  do not write the corpora back                -B  do not (re)build the targets
 #   -C  coverage only: measure the committed corpora, no fuzzing (implies -n)
+#   -S  only print the summary of the results already in OUTDIR
 # Markdown summary on stdout, JSON in OUTDIR/summary.json. Each fuzzer runs with -jobs/-workers 1
 # (one process) under nice; the build directories are created if missing:
 #   build-fuzz  CC=clang-14 -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true
@@ -23,11 +24,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 minutes=10 parallel=1 only="" out="" fbuild=build-fuzz cbuild=build-cov writeback=1 build=1 covonly=0
-while getopts "m:P:t:o:f:c:nBC" o; do
+summary=0
+while getopts "m:P:t:o:f:c:nBCS" o; do
   case $o in
     m) minutes=$OPTARG ;; P) parallel=$OPTARG ;; t) only=$OPTARG ;; o) out=$OPTARG ;;
     f) fbuild=$OPTARG ;; c) cbuild=$OPTARG ;; n) writeback=0 ;; B) build=0 ;;
     C) covonly=1 writeback=0 ;;
+    S) summary=1 build=0 ;;
     *) sed -n '2,20p' "$0" >&2; exit 2 ;;
   esac
 done
@@ -88,6 +91,8 @@ print(json.dumps({"covered": t["covered"], "count": t["count"], "percent": round
     "$w/export.json"
 }
 
+execs_of() { awk '/^stat::number_of_executed_units:/ {n = $NF} END {print n + 0}' "$1"; }
+
 nfiles() { find "$@" -maxdepth 1 -type f 2>/dev/null | wc -l; }
 
 run_target() { # NAME BIN SEEDS MAXLEN GEN
@@ -107,7 +112,7 @@ run_target() { # NAME BIN SEEDS MAXLEN GEN
     nice -n 19 "$fbuild/$bin" -max_total_time="$secs" -max_len="$maxlen" -rss_limit_mb=2048 \
       -timeout=10 -error_exitcode=1 -print_final_stats=1 -artifact_prefix="$d/artifacts/" \
       "$d/corpus" >"$d/fuzz.log" 2>&1 || status=finding
-    execs=$(awk -F: '/stat::number_of_executed_units/ {gsub(/ /, "", $2); print $2}' "$d/fuzz.log" | tail -1)
+    execs=$(execs_of "$d/fuzz.log")
     # edge coverage only (-use_counters=0) keeps the committed corpus small; MERGE_FLAGS overrides
     nice -n 19 "$fbuild/$bin" ${MERGE_FLAGS:--merge=1 -use_counters=0} -max_len="$maxlen" \
       -rss_limit_mb=2048 -timeout=10 \
@@ -139,7 +144,7 @@ PY
 }
 
 running=0
-while read -r name bin seeds maxlen gen; do
+[ "$summary" = 0 ] && while read -r name bin seeds maxlen gen; do
   [ -n "$name" ] || continue
   run_target "$name" "$bin" "$seeds" "$maxlen" "$gen" &
   running=$((running + 1))
@@ -150,17 +155,28 @@ wait
 # APF: the structure-aware target against the byte-level one, over src/apf only, on the corpora
 # as they stand after the campaign.
 apf=null
-if [ -f "$out/apf_session/result.json" ] && [ -f "$out/apf_struct/result.json" ]; then
+if [ "$summary" = 0 ] && [ -f "$out/apf_session/result.json" ] && [ -f "$out/apf_struct/result.json" ]; then
   s=$(cov apf_session apf src/apf "$out/apf_session/min")
   t=$(cov apf_struct apf src/apf "$out/apf_struct/min")
   files() { sed -n '/^apf_/p' "$out/$1/cov-apf/report.txt" | awk '{print $1, $(NF-3)}' | tr '\n' ';'; }
   apf="{\"session\": $s, \"struct\": $t, \"session_files\": \"$(files apf_session)\", \"struct_files\": \"$(files apf_struct)\"}"
+  echo "$apf" >"$out/apf.json"
+elif [ -f "$out/apf.json" ]; then
+  apf=$(cat "$out/apf.json")
 fi
 
 python3 - "$out" "$apf" <<'PY'
 import glob, json, sys
 out, apf = sys.argv[1], json.loads(sys.argv[2])
 rows = [json.load(open(f)) for f in sorted(glob.glob(out + "/*/result.json"))]
+for r in rows:  # execs from the fuzz log (a result.json written before the log was parsed right)
+    if not r["execs"]:
+        try:
+            for line in open(out + "/" + r["target"] + "/fuzz.log", errors="replace"):
+                if line.startswith("stat::number_of_executed_units:"):
+                    r["execs"] = int(line.split()[-1])
+        except OSError:
+            pass
 json.dump({"targets": rows, "apf_src_apf": apf}, open(out + "/summary.json", "w"), indent=1)
 pct = lambda c: "%.1f%% (%d/%d)" % (c["percent"], c["covered"], c["count"])
 print("| target | minutes | execs | status | corpus files before | after | line coverage of src/ before | after |")
