@@ -81,10 +81,10 @@ done
 install -m 0644 packaging/debian/copyright "$doc/copyright"
 
 # the maintainer: MPSD_DEB_MAINTAINER, else the author of the commit built
-maint=${MPSD_DEB_MAINTAINER:-$(git log -1 --format='%an <%ae>' 2>/dev/null || true)}
+maint=${MPSD_DEB_MAINTAINER:-$(git -c safe.directory="$top" log -1 --format="%an <%ae>" 2>/dev/null || true)}
 [ -n "$maint" ] || { log "set MPSD_DEB_MAINTAINER='Name <email>'"; exit 1; }
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-date=$(git log -1 --format=%aD 2>/dev/null || date -R)
+commit=$(git -c safe.directory="$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+date=$(git -c safe.directory="$top" log -1 --format=%aD 2>/dev/null || date -R)
 {
   printf 'mpsd (%s) bookworm; urgency=medium\n\n' "$debver"
   printf '  * Built by tools/mkdeb.sh from the mpsd tree at commit %s.\n\n' "$commit"
