@@ -101,3 +101,10 @@ int notify_watchdog(void)
 {
     return notify_send("WATCHDOG=1");
 }
+
+int notify_extend_timeout_ms(uint64_t ms)
+{
+    char msg[64];
+    snprintf(msg, sizeof(msg), "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)ms * 1000ull);
+    return notify_send(msg);
+}

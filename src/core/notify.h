@@ -33,6 +33,11 @@ uint64_t notify_watchdog_interval_ms(void);
 /* "WATCHDOG=1": the process is alive and its control loop turns. */
 int notify_watchdog(void);
 
+/* "EXTEND_TIMEOUT_USEC=<ms * 1000>": start-up (or stopping) goes on for another `ms` beyond
+ * systemd's TimeoutStartSec=/TimeoutStopSec= (e.g. while bind_timeout waits for a port); send
+ * it again before it runs out. */
+int notify_extend_timeout_ms(uint64_t ms);
+
 /* Sends `msg` (newline-separated assignments) as one datagram; the primitive the above use. */
 int notify_send(const char *msg);
 

@@ -98,6 +98,8 @@ static void exact_messages(void)
     cr_assert_str_eq(next_msg(), "WATCHDOG=1");
     cr_assert_eq(notify_status("%u tunnels, %s", 42u, "draining"), 1);
     cr_assert_str_eq(next_msg(), "STATUS=42 tunnels, draining");
+    cr_assert_eq(notify_extend_timeout_ms(1500), 1);
+    cr_assert_str_eq(next_msg(), "EXTEND_TIMEOUT_USEC=1500000");
     no_more_msgs();
 }
 
@@ -150,6 +152,7 @@ Test(notify, without_notify_socket_everything_is_a_noop)
     cr_assert_eq(notify_stopping(), 0);
     cr_assert_eq(notify_status("x"), 0);
     cr_assert_eq(notify_watchdog(), 0);
+    cr_assert_eq(notify_extend_timeout_ms(1000), 0);
     setenv("NOTIFY_SOCKET", "", 1);
     cr_assert_eq(notify_ready(), 0);
 }
