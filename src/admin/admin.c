@@ -104,8 +104,9 @@ static void do_accept(struct admin *a, int lfd)
             }
             close(fd);
             a->refused++;
-            log_warn("admin: connection from %s refused: max_connections (%u) reached", pname,
-                     a->m->cfg.admin_max_connections);
+            log_kv(LOG_WARN, LF(.peer = pname),
+                   "admin: connection refused: max_connections (%u) reached",
+                   a->m->cfg.admin_max_connections);
             continue;
         }
         struct aconn *c = calloc(1, sizeof(*c));
@@ -170,7 +171,8 @@ static bool do_read(struct admin *a, struct aconn *c)
             int rc = tls_conn_feed(c->tls, buf, (size_t)n);
             if (rc != 0 && rc != TLS_E_WANT_WRITE) {
                 if (rc != TLS_E_CLOSED)
-                    log_warn("admin: TLS from %s failed: %s", c->peer, tls_conn_error(c->tls));
+                    log_kv(LOG_WARN, LF(.peer = c->peer), "admin: TLS failed: %s",
+                           tls_conn_error(c->tls));
                 return false;
             }
         } else {
@@ -274,8 +276,9 @@ static void *admin_main(void *arg)
             bool keep = true;
             if (!c->q && !c->sse && now >= c->deadline_ms) {
                 if (c->in_len)
-                    log_warn("admin: %s sent no complete request within %ums: closed", c->peer,
-                             a->m->cfg.admin_request_timeout_ms);
+                    log_kv(LOG_WARN, LF(.peer = c->peer),
+                           "admin: no complete request within %ums: closed",
+                           a->m->cfg.admin_request_timeout_ms);
                 keep = false;
             }
             if (keep && c->out.len)

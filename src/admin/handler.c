@@ -144,14 +144,14 @@ static bool authorised(struct admin *a, struct aconn *c)
         respond_json_error(c, 401, www, "a bearer token is required (Authorization: Bearer ...)");
         return false;
     case TOK_THROTTLED:
-        log_warn("admin: %s: token refused without checking: too many wrong tokens this second",
-                 c->peer);
+        log_kv(LOG_WARN, LF(.peer = c->peer),
+               "admin: token refused without checking: too many wrong tokens this second");
         respond_json_error(c, 429, "Retry-After: 1\r\n", "too many wrong tokens; retry later");
         return false;
     case TOK_BAD:
     default:
-        log_warn("admin: %s: wrong bearer token for %s", c->peer,
-                 r->route == AR_EVENTS ? "the event stream" : "the device API");
+        log_kv(LOG_WARN, LF(.peer = c->peer), "admin: wrong bearer token for %s",
+               r->route == AR_EVENTS ? "the event stream" : "the device API");
         respond_json_error(c, 401, www, "wrong bearer token");
         return false;
     }
@@ -217,7 +217,10 @@ static void dispatch(struct admin *a, struct aconn *c)
         if (!lookup(a, c, &e))
             return;
         if (r->method == AM_DELETE) {
-            log_info("admin: %s: disconnecting device %s", c->peer, "by API request");
+            char gs[GUID_STRLEN + 1];
+            guid_format(&r->guid, gs);
+            log_kv(LOG_INFO, LF(.peer = c->peer, .guid = gs),
+                   "admin: disconnecting the device by API request");
             park(c, admin_query_new(a, WQ_DELETE, e.worker, r, e.tunnel_id, e.generation),
                  ADMIN_QUERY_DEADLINE);
         } else {
@@ -315,7 +318,8 @@ void admin_handle_input(struct admin *a, struct aconn *c)
         if (n < 0) {
             char msg[200];
             snprintf(msg, sizeof(msg), "%s", c->req.error ? c->req.error : "bad request");
-            log_warn("admin: %s: refused request: %d %s", c->peer, c->req.status, msg);
+            log_kv(LOG_WARN, LF(.peer = c->peer), "admin: refused request: %d %s", c->req.status,
+                   msg);
             const char *extra = NULL;
             char allow[80];
             if (c->req.status == 405) {

@@ -45,6 +45,21 @@ static void stats_counters(const struct stats_snapshot *s, struct abuf *o)
     }
 }
 
+static void console_matrix(const struct stats_snapshot *s, struct abuf *o)
+{
+#define NAME(x) #x,
+    static const char *const protos[] = {STATS_CONSOLE_PROTOS(NAME)};
+    static const char *const results[] = {STATS_CONSOLE_RESULTS(NAME)};
+#undef NAME
+    family(o, "mpsd_console_sessions_total", "counter",
+           "Console sessions by protocol and the result of their request (ok, or the error "
+           "answered).");
+    for (int p = 0; p < STATS_CONSOLE_PROTO_COUNT; p++)
+        for (int r = 0; r < STATS_CONSOLE_RESULT_COUNT; r++)
+            abuf_printf(o, "mpsd_console_sessions_total{protocol=\"%s\",result=\"%s\"} %llu\n",
+                        protos[p], results[r], (unsigned long long)s->console_sessions[p][r]);
+}
+
 static void gauge(struct abuf *o, const char *name, const char *help, double v)
 {
     family(o, name, "gauge", help);
@@ -294,6 +309,7 @@ bool metrics_render(const struct metrics_src *src, struct abuf *o)
              "Log lines lost because stderr was not being read fast enough.",
              (unsigned long long)src->log_lines_dropped);
     stats_counters(s, o);
+    console_matrix(s, o);
     histograms(s, o);
     if (src->has_census)
         census(&src->census, o);

@@ -73,7 +73,7 @@ void admin_events_start(struct admin *a, struct aconn *c)
             aconn_send(c, resync, sizeof(resync) - 1);
         }
     }
-    log_info("admin: %s: event stream opened (%u open)", c->peer, a->sse);
+    log_kv(LOG_INFO, LF(.peer = c->peer), "admin: event stream opened (%u open)", a->sse);
 }
 
 void admin_events_tick(struct admin *a, uint64_t now)

@@ -46,6 +46,9 @@ static const struct cerr_info {
     [CE_INTERNAL] = {"internal error", SOCKS_REP_GENERAL_FAILURE, 500},
 };
 
+_Static_assert(STATS_CONSOLE_RESULT_COUNT == CE_INTERNAL + 2,
+               "stats.h's console results are ok followed by enum cerr, in order");
+
 static void count_error(struct console *c, enum cerr e)
 {
     struct stats *st = &c->wc->stats;
@@ -94,6 +97,7 @@ void console_fail(struct console *c, enum cerr e, const char *detail)
     if (c->closing)
         return;
     count_error(c, e);
+    console_count_result(c, 1 + (unsigned)e);
     const struct cerr_info *ci = &cerr_info[e];
     if (wctx_peer_log_ok(c->wc))
         log_kv(LOG_WARN, CF(c), "refused: %s%s%s", ci->what, detail ? ": " : "",

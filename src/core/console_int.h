@@ -129,6 +129,20 @@ void console_free_request(struct console *c);
 /* The length of name without a configured name_suffix (case-insensitive, at a label boundary). */
 size_t console_strip_suffix(const struct config *cfg, const char *name, size_t len);
 void console_fail(struct console *c, enum cerr e, const char *detail);
+/* The session's protocol as stats.h's STATS_CONSOLE_PROTOS index (a request not parsed yet counts
+ * as its listener's first protocol: socks5 or http_connect). */
+static inline unsigned console_proto_index(const struct console *c)
+{
+    if (c->proto == CP_SOCKS)
+        return c->rq && c->rq->socks.version == 4 ? 1 : 0;
+    return c->http_forward ? 3 : 2;
+}
+/* Counts the session's request result (0: ok, else 1 + enum cerr). */
+static inline void console_count_result(struct console *c, unsigned result)
+{
+    if (c->proto != CP_DEVICE && result < STATS_CONSOLE_RESULT_COUNT)
+        STAT_INC(&c->wc->stats, console_sessions[console_proto_index(c)][result]);
+}
 /* An event for /api/v1/events (EV_CONSOLE_OPEN / EV_CONSOLE_CLOSE), built only when wanted. */
 void console_event(struct console *c, int kind);
 void console_fail_http(struct console *c, int status, const char *detail);

@@ -97,9 +97,8 @@ static void e_opened(struct chan_end *e)
         return; /* relaying starts once the destination is connected */
     STAT_INC(&c->wc->stats, console_channels);
     stats_observe(&c->wc->stats, HIST_CHANNEL_OPEN, stats_now_us() - c->open_sent_us);
-    c->ev_proto = c->proto == CP_SOCKS ? (c->rq && c->rq->socks.version == 4 ? 1 : 0)
-                  : c->http_forward    ? 3
-                                       : 2;
+    c->ev_proto = (uint8_t)console_proto_index(c);
+    console_count_result(c, 0);
     console_event(c, EV_CONSOLE_OPEN);
     c->state = ST_RELAY;
     if (c->proto == CP_SOCKS) {

@@ -42,6 +42,10 @@ void stats_accumulate(const struct stats *s, struct stats_snapshot *acc)
             acc->hist[h][b] += atomic_load_explicit(&s->hist[h][b], memory_order_relaxed);
         acc->hist_sum_us[h] += atomic_load_explicit(&s->hist_sum_us[h], memory_order_relaxed);
     }
+    for (int p = 0; p < STATS_CONSOLE_PROTO_COUNT; p++)
+        for (int r = 0; r < STATS_CONSOLE_RESULT_COUNT; r++)
+            acc->console_sessions[p][r] +=
+                atomic_load_explicit(&s->console_sessions[p][r], memory_order_relaxed);
 }
 
 void stats_format(const struct stats_snapshot *s, char *buf, size_t cap)

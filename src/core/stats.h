@@ -159,6 +159,18 @@ enum stats_hist {
         STATS_HIST_COUNT
 };
 
+/* Console sessions by protocol and result (mpsd_console_sessions_total{protocol,result}): the
+ * result of a session's request phase, ok or the error its console was answered with. The order
+ * of results after ok is console_int.h's enum cerr. */
+#define STATS_CONSOLE_PROTOS(P) P(socks5) P(socks4) P(http_connect) P(http_forward)
+#define STATS_CONSOLE_RESULTS(R)                                                                   \
+    R(ok)                                                                                          \
+    R(auth_failed) R(no_credentials) R(denied) R(unknown_device) R(ambiguous) R(port_unregistered) \
+        R(device_refused) R(timeout) R(cap) R(busy) R(bad_request) R(internal)
+#define STATS_COUNT_ONE(x)         +1
+#define STATS_CONSOLE_PROTO_COUNT  (0 STATS_CONSOLE_PROTOS(STATS_COUNT_ONE))
+#define STATS_CONSOLE_RESULT_COUNT (0 STATS_CONSOLE_RESULTS(STATS_COUNT_ONE))
+
 #define STATS_HIST_BUCKETS 16
 /* Upper bounds in microseconds: 100us .. 10s. */
 extern const uint64_t stats_hist_bounds_us[STATS_HIST_BUCKETS];
@@ -175,6 +187,7 @@ struct stats {
     /* per bucket (not cumulative; the last is +Inf), and the sum of observations */
     _Atomic uint64_t hist[STATS_HIST_COUNT][STATS_HIST_BUCKETS + 1];
     _Atomic uint64_t hist_sum_us[STATS_HIST_COUNT];
+    _Atomic uint64_t console_sessions[STATS_CONSOLE_PROTO_COUNT][STATS_CONSOLE_RESULT_COUNT];
 } __attribute__((aligned(64)));
 
 /* A plain copy for reading and summing. */
@@ -186,6 +199,7 @@ struct stats_snapshot {
     int64_t tunnels, ready, handshakes, consoles;
     uint64_t hist[STATS_HIST_COUNT][STATS_HIST_BUCKETS + 1];
     uint64_t hist_sum_us[STATS_HIST_COUNT];
+    uint64_t console_sessions[STATS_CONSOLE_PROTO_COUNT][STATS_CONSOLE_RESULT_COUNT];
 };
 
 #define STAT_INC(st, field)    atomic_fetch_add_explicit(&(st)->field, 1, memory_order_relaxed)
