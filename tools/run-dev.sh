@@ -11,13 +11,14 @@
 #   MPSD_HTTP_PORT (default 8080)   the HTTP console proxy (CONNECT, absolute URIs), 127.0.0.1 only
 #   MPSD_ADMIN_PORT (default 9180)  metrics, health and the device API, on 127.0.0.1 only
 #
-# A port some process already listens on stops the script before anything is printed or run,
-# naming that process (set another port with the variables above).
+# A port some process already listens on, or another mpsd running on this host (only one may),
+# stops the script before anything is built, printed or run, naming that process (set another
+# port with the variables above).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 case ${1:-} in
-  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   '') ;;
   *) echo "run-dev.sh: no arguments, only the environment variables of --help" >&2; exit 2 ;;
 esac
@@ -28,16 +29,11 @@ socks_port=${MPSD_SOCKS_PORT:-1080}
 http_port=${MPSD_HTTP_PORT:-8080}
 admin_port=${MPSD_ADMIN_PORT:-9180}
 
-# Who listens on TCP port $1 (any address): "pid N (comm: cmdline)", "a process this user cannot
-# see" when the socket's owner is hidden, nothing when the port is free. Read from /proc, so
-# nothing beyond coreutils and findutils is needed.
-port_holder() {
-  local hex inodes ino fd pid
-  hex=$(printf '%04X' "$1")
-  inodes=$(awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' \
-    /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u)
-  [ -n "$inodes" ] || return 0
-  for ino in $inodes; do
+# The process that holds one of the socket inodes given: "pid N (comm: cmdline)", or "a process
+# this user cannot see". Read from /proc, so nothing beyond coreutils and findutils is needed.
+socket_holder() {
+  local ino fd pid
+  for ino in "$@"; do
     fd=$(find /proc/[0-9]*/fd -maxdepth 1 -lname "socket:\[$ino\]" -print -quit 2>/dev/null || true)
     if [ -n "$fd" ]; then
       pid=${fd#/proc/}
@@ -47,6 +43,23 @@ port_holder() {
     fi
   done
   echo "a process this user cannot see"
+}
+
+# Who listens on TCP port $1 (any address); nothing when the port is free.
+port_holder() {
+  local hex inodes
+  hex=$(printf '%04X' "$1")
+  inodes=$(awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u)
+  [ -z "$inodes" ] || socket_holder $inodes
+}
+
+# mpsd refuses to start while another one runs on this host, whatever its ports (it holds the
+# abstract socket @mpsd.instance); say so before the banner too.
+instance_holder() {
+  local want=@mpsd.instance${MPSD_TEST_INSTANCE:+.$MPSD_TEST_INSTANCE} inodes
+  inodes=$(awk -v w="$want" '$8 == w && $4 == "00010000" && $7 != 0 { print $7 }' /proc/net/unix 2>/dev/null | sort -u)
+  [ -z "$inodes" ] || socket_holder $inodes
 }
 
 check_ports() {
@@ -65,6 +78,12 @@ check_ports() {
       bad=1
     fi
   done
+  holder=$(instance_holder)
+  if [ -n "$holder" ]; then
+    echo "run-dev.sh: another mpsd already runs on this host ($holder) and only one may;" \
+      "stop it first" >&2
+    bad=1
+  fi
   if [ "$(printf '%s\n' "${ports[@]}" | sort -u | wc -l)" != 4 ]; then
     echo "run-dev.sh: the four ports must differ (${ports[*]})" >&2
     bad=1
