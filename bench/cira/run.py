@@ -13,44 +13,13 @@ Figures:
                        quoted against the 12 KiB-per-idle-tunnel target of the design.
 Loopback only; every process it starts is stopped when it ends.
 """
-import argparse, json, os, signal, subprocess, sys, tempfile, time
-
-# the bench's own mpsd may run beside a dev or test instance (mpsd's host-wide lock is scoped)
-os.environ.setdefault("MPSD_TEST_INSTANCE", "bench%d" % os.getpid())
+import argparse, json, os, signal, subprocess, sys, time
 
 top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def json_lines(stream):
-    """amtsim's stdout as parsed JSON objects (other lines skipped)."""
-    for out in stream:
-        try:
-            yield json.loads(out)
-        except ValueError:
-            continue
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.join(top, "bench", "lib"))
+# importing it scopes mpsd's host-wide lock: the bench's own mpsd may run beside a dev or test one
+from mpsdbench import cpu_seconds, free_port, json_lines, rss_bytes  # noqa: E402
+import mpsdbench  # noqa: E402
 
 
 def main():
@@ -65,32 +34,12 @@ def main():
     mpsd = os.path.join(build, "src/core/mpsd")
     amtsim = os.path.join(build, "tools/amtsim/amtsim")
     passwd = os.path.join(build, "tools/mpsd-passwd")
-    tmp = tempfile.mkdtemp(prefix="mpsd-bench-")
-    subprocess.run([os.path.join(top, "tools/mpsd-certs"), "--dir", f"{tmp}/certs", "--name",
-                    "127.0.0.1", "--bits", str(a.bits)], check=True, stdout=subprocess.DEVNULL)
+    tmp = mpsdbench.scratch()
+    mpsdbench.make_certs(tmp, a.bits)
     pw = "Bench-P@ss1"
-    line = subprocess.run([passwd, "--group", "fleet", "--user", "admin", "--password-stdin"],
-                          input=pw + "\n", capture_output=True, text=True, check=True).stdout
-    with open(f"{tmp}/credentials", "w") as f:
-        f.write(line)
+    mpsdbench.make_group_credentials(passwd, tmp, pw)
     port = free_port()
-    with open(f"{tmp}/mpsd.conf", "w") as f:
-        f.write(f"""[mpsd]
-name = 127.0.0.1
-lock_file = {tmp}/lock
-workers = {a.workers}
-log_level = warn
-[cira]
-listen = 127.0.0.1:{port}
-cert = {tmp}/certs/server.pem
-key = {tmp}/certs/server.key
-max_tunnels = {a.devices + 1000}
-[devices]
-credentials = {tmp}/credentials
-group_auth = true
-[ring]
-max_conns_per_worker = 19000
-""")
+    mpsdbench.write_config(tmp, port, a.workers, a.devices + 1000)
     log = open(f"{tmp}/mpsd.log", "w")
     srv = subprocess.Popen([mpsd, "--config", f"{tmp}/mpsd.conf"], stdout=log, stderr=log)
     sim = None
