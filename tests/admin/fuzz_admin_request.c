@@ -20,6 +20,8 @@
             __builtin_trap();                                                                      \
     } while (0)
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static bool token68(const char *t, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -306,7 +306,7 @@ Test(list, limit_bounds)
 
 Test(list, unknown_parameters)
 {
-    const char *bad[] = {"limits=3",   "Limit=3",     "offset=10", "page=2", "guid=" G,
+    const char *bad[] = {"limits=3",   "Limit=3",     "offset=10", "page=2", ("guid=" G),
                          "limit=3&x=", "x=1&limit=3", "=3",        "%00=1",  "hostname"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char t[200];
