@@ -237,6 +237,10 @@ static void dispatch(struct admin *a, struct aconn *c)
              ADMIN_QUERY_DEADLINE);
         return;
     case AR_EVENTS:
+        if (r->method == AM_HEAD) { /* the headers of a stream, not a subscription */
+            admin_respond(c, 200, "text/event-stream", NULL, NULL, 0);
+            return;
+        }
         admin_events_start(a, c);
         return;
     case AR_NOT_FOUND:

@@ -57,7 +57,8 @@ struct admin_request {
 };
 
 /* Parses one request head at p[0..n). Returns its length (> 0) with *r filled, HTTP_AGAIN for an
- * incomplete head, or -1 with r->status (400, 404, 405, 413, 414, 431, 501, 505) and r->error. */
+ * incomplete head, or a negative value other than HTTP_AGAIN with r->status (400, 404, 405, 413,
+ * 414, 431, 501, 505) and r->error. */
 int admin_parse_request(const uint8_t *p, size_t n, const http_limits *lim,
                         struct admin_request *r);
 

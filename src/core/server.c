@@ -236,6 +236,9 @@ static int wait_for_ports(struct mpsd *m, int sfd)
             log_warn("%s; waiting up to %ums (bind_timeout)", why, m->cfg.bind_timeout_ms);
             said = true;
         }
+        /* under systemd: say why, and keep the start timeout from killing the wait */
+        notify_status("%s", why);
+        notify_extend_timeout_ms(1000);
         struct pollfd p = {.fd = sfd, .events = POLLIN};
         if (poll(&p, 1, 250) > 0) {
             struct signalfd_siginfo si;
