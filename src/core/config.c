@@ -65,6 +65,10 @@ static const struct key keys[] = {
     {"devices", "credentials", K_PATH, F(credentials), CAP(credentials), 0, 0},
     {"devices", "auto_enroll", K_BOOL, F(auto_enroll), 0, 0, 0},
     {"devices", "group_auth", K_BOOL, F(group_auth), 0, 0, 0},
+    {"devices", "login_throttle", K_BOOL, F(login_throttle), 0, 0, 0},
+    {"devices", "login_fail_burst", K_UINT, F(login_fail_burst), 0, 1, 100000},
+    {"devices", "login_fail_refill", K_DURATION, F(login_fail_refill_ms), 0, 10, 3600000},
+    {"devices", "login_unverified_queue", K_UINT, F(login_unverified_queue), 0, 1, 65536},
     {"console", "socks_listen", K_LISTEN, F(socks_listen), F(n_socks_listen), 0, 0},
     {"console", "http_listen", K_LISTEN, F(http_listen), F(n_http_listen), 0, 0},
     {"console", "users", K_PATH, F(users), CAP(users), 0, 0},
@@ -113,6 +117,10 @@ void config_defaults(struct config *cfg)
     cfg->max_handshakes = 1024;
     cfg->max_buffered = 256 * 1024;
     cfg->ticket_rotation_ms = 3600000;
+    cfg->login_throttle = true;
+    cfg->login_fail_burst = 20;
+    cfg->login_fail_refill_ms = 3000;
+    cfg->login_unverified_queue = 4096;
     cfg->max_consoles = 10000;
     cfg->max_consoles_per_device = 16;
     cfg->request_timeout_ms = 10000;

@@ -58,6 +58,11 @@ struct config {
     char credentials[CONFIG_PATH_MAX];
     bool auto_enroll;
     bool group_auth;
+    /* login throttling (docs/credentials.md "Login throttling"); restart-only */
+    bool login_throttle;             /* off: no budgets, no pool shares (for measuring only) */
+    uint32_t login_fail_burst;       /* wrong passwords (argon2) per source address */
+    uint32_t login_fail_refill_ms;   /* one back per this; the /24 or /56 gets 4x, 4x as fast */
+    uint32_t login_unverified_queue; /* checks of never-verified identities admitted below this */
 
     /* [console] the proxy side: consoles reach devices through SOCKS and HTTP proxy listeners */
     struct config_listen socks_listen[CONFIG_MAX_LISTEN]; /* SOCKS5, SOCKS4a (and SOCKS4) */

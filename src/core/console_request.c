@@ -120,10 +120,26 @@ static void start_auth(struct console *c, const char *user, size_t ulen, const c
                           .deadline_ms = c->req_ms + console_m(c)->cfg.request_timeout_ms};
     console_cred_digest(user, ulen, pw, pwlen, c->cred_digest);
     c->has_cred_digest = true; /* it counts only once the check below says OK */
+    netaddr peer;
+    if (netaddr_parse(c->peer, strlen(c->peer), &peer) == 0)
+        rq.peer = &peer; /* its failure budget (docs/credentials.md, "Login throttling") */
     struct auth_res res;
     c->state = ST_AUTH;
     int rc = auth_check(c->wc, &rq, auth_answered, &res);
-    if (rc == 1)
+    if (rc == 1 && res.throttled != AUTH_THROTTLE_NONE) {
+        /* refused before argon2 (also counted as console_auth_failed / console_auth_busy) */
+        c->has_cred_digest = false;
+        if (res.throttled == AUTH_THROTTLE_POOL) {
+            STAT_INC(&c->wc->stats, console_throttled_pool);
+            console_fail(c, CE_BUSY, "throttled: first-time checks fill their share of the pool");
+        } else if (res.throttled == AUTH_THROTTLE_SOURCE) {
+            STAT_INC(&c->wc->stats, console_throttled_source);
+            console_fail(c, CE_AUTH, "throttled: too many wrong passwords from this address");
+        } else {
+            STAT_INC(&c->wc->stats, console_throttled_prefix);
+            console_fail(c, CE_AUTH, "throttled: too many wrong passwords from this network");
+        }
+    } else if (rc == 1)
         auth_answered(c->wc, c->conn_id, &res);
     else if (rc == -EAGAIN)
         console_fail(c, CE_BUSY, NULL);

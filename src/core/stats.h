@@ -37,7 +37,9 @@
       "Console sessions ended by mpsd, by reason.")                                                \
     F(FAM_BYTES, "mpsd_relayed_bytes_total", "Bytes relayed between consoles and devices.")        \
     F(FAM_DEV_CHAN, "mpsd_device_channel_opens_total",                                             \
-      "Channels devices opened toward device_open_allow destinations, by result.")
+      "Channels devices opened toward device_open_allow destinations, by result.")                 \
+    F(FAM_ARGON2, "mpsd_auth_argon2_checks_total",                                                 \
+      "Password checks that ran argon2id on the auth pool, by kind of login.")
 
 enum stats_family {
 #define STATS_FAM_ENUM(id, name, help) id,
@@ -77,6 +79,15 @@ enum stats_family {
       "APF logins refused: credential checks queue full")                                          \
     X(auth_error, FAM_LOGINS, "result=\"error\"",                                                  \
       "APF logins refused: credential check failed internally")                                    \
+    X(auth_throttled_source, FAM_LOGINS, "result=\"throttled_source\"",                            \
+      "APF logins refused before argon2: the source address has no failure credit left")           \
+    X(auth_throttled_prefix, FAM_LOGINS, "result=\"throttled_prefix\"",                            \
+      "APF logins refused before argon2: the source's /24 or /56 has no failure credit left")      \
+    X(auth_throttled_pool, FAM_LOGINS, "result=\"throttled_pool\"",                                \
+      "APF logins refused: never-verified checks filled their share of the auth pool")             \
+    X(auth_argon2_device, FAM_ARGON2, "kind=\"device\"", "APF password checks that ran argon2id")  \
+    X(auth_argon2_console, FAM_ARGON2, "kind=\"console\"",                                         \
+      "console password checks that ran argon2id")                                                 \
     X(apf_errors, FAM_TUNNEL_ENDS, "reason=\"apf_error\"",                                         \
       "tunnels ended by an APF protocol error")                                                    \
     X(peer_disconnects, FAM_TUNNEL_ENDS, "reason=\"device_disconnect\"",                           \
@@ -110,6 +121,12 @@ enum stats_family {
       "console requests refused: no credentials")                                                  \
     X(console_auth_busy, FAM_CON_LOGINS, "result=\"busy\"",                                        \
       "console logins refused: credential checks queue full")                                      \
+    X(console_throttled_source, FAM_CON_LOGINS, "result=\"throttled_source\"",                     \
+      "console logins refused before argon2: the source address has no failure credit left")       \
+    X(console_throttled_prefix, FAM_CON_LOGINS, "result=\"throttled_prefix\"",                     \
+      "console logins refused before argon2: the source's /24 or /56 has no credit left")          \
+    X(console_throttled_pool, FAM_CON_LOGINS, "result=\"throttled_pool\"",                         \
+      "console logins refused: never-verified checks filled their share of the auth pool")         \
     X(console_denied, FAM_CHAN_OPENS, "result=\"denied\"",                                         \
       "console channels refused by the user's ACL")                                                \
     X(console_unknown_device, FAM_CHAN_OPENS, "result=\"unknown_device\"",                         \

@@ -292,9 +292,31 @@ static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
                           .pwlen = req->password_len,
                           .conn_id = t->conn_id,
                           .deadline_ms = t->deadline_ms ? t->deadline_ms : 0};
+    netaddr peer;
+    if (netaddr_from_sockaddr((const struct sockaddr *)&t->peer_sa, sizeof(t->peer_sa), &peer) == 0)
+        rq.peer = &peer; /* its failure budget (docs/credentials.md, "Login throttling") */
     struct auth_res res;
     int rc = auth_check(wc, &rq, auth_answered, &res);
-    if (rc == 1) {
+    if (rc == 1 && res.throttled == AUTH_THROTTLE_POOL) {
+        /* mpsd's load, not the device's fault: the answer a full queue gets */
+        STAT_INC(&wc->stats, auth_throttled_pool);
+        peer_warn(t, "login refused: throttled: first-time credential checks fill their share "
+                     "of the auth pool");
+        want_close(t, RING_CLOSE_GRACEFUL, "auth queue full");
+        apf_session_disconnect(s, APF_DISC_TEMPORARILY_UNAVAILABLE);
+    } else if (rc == 1 && res.throttled != AUTH_THROTTLE_NONE) {
+        /* refused before argon2, answered like a wrong password: USERAUTH_FAILURE, DISCONNECT */
+        if (res.throttled == AUTH_THROTTLE_SOURCE) {
+            STAT_INC(&wc->stats, auth_throttled_source);
+            peer_warn(t, "login refused: throttled: too many wrong passwords from this address");
+        } else {
+            STAT_INC(&wc->stats, auth_throttled_prefix);
+            peer_warn(t, "login refused: throttled: too many wrong passwords from this address's "
+                         "network (/24 or /56)");
+        }
+        want_close(t, RING_CLOSE_GRACEFUL, "login refused");
+        apf_session_auth_result(s, false);
+    } else if (rc == 1) {
         snprintf(t->group, sizeof(t->group), "%s", res.group);
         auth_decide(t, (creds_status)res.status, res.cached);
     } else if (rc == 0) {
