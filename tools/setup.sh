@@ -12,7 +12,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 WOLFSSL_VERSION=5.5.4
 
 # The configure line is part of the cache key: change a flag and a new build is made.
-# aesni/intelasm/sp-asm: the fast paths (see shared facts: 45x AES-GCM, 4x handshakes).
+# aesni/intelasm/sp-asm: the fast paths (see shared facts: 45x AES-GCM, 4x handshakes; bench/tls measures 33x and 4x here).
 # tlsv10 + oldtls + WOLFSSL_STATIC_RSA: compiled in for the opt-in legacy TLS profile (AMT <= 11); the
 #   modern profile keeps them off at run time.
 # No LARGE_STATIC_BUFFERS: idle sessions then hold no record buffers.
@@ -23,6 +23,7 @@ WOLFSSL_CONFIGURE=(
   --enable-session-ticket --enable-sni --enable-alpn --enable-supportedcurves --enable-extended-master
   --enable-dh --enable-ecc --enable-aesgcm --enable-aescbc --enable-chacha --enable-poly1305
   --enable-keygen --enable-certgen --enable-certext
+  --enable-curve25519
 )
 WOLFSSL_CFLAGS="-O2 -g -fPIC -DWOLFSSL_STATIC_RSA -DWOLFSSL_USER_IO"
 
@@ -90,7 +91,7 @@ verify_prefix() {
   [ "$(cat "$p/mpsd-build.stamp")" = "$(flags_key) $WOLFSSL_VERSION" ] || return 1
   grep -q "^Version: $WOLFSSL_VERSION\$" "$p/lib/pkgconfig/wolfssl.pc" || return 1
   local d
-  for d in WOLFSSL_AESNI USE_INTEL_SPEEDUP WOLFSSL_SP_X86_64_ASM WOLFSSL_TLS13 WOLFSSL_ALLOW_TLSV10 HAVE_SESSION_TICKET; do
+  for d in WOLFSSL_AESNI USE_INTEL_SPEEDUP WOLFSSL_SP_X86_64_ASM WOLFSSL_TLS13 WOLFSSL_ALLOW_TLSV10 HAVE_SESSION_TICKET HAVE_CURVE25519; do
     grep -q "#define $d\b" "$p/include/wolfssl/options.h" || { log "$p lacks $d"; return 1; }
   done
 }

@@ -41,5 +41,9 @@ if os.path.exists(sys.argv[2]):
                                                      max(m["idle_server_session_heap_B"], 1), 2),
     }
     out["aes_gcm_at_least_10x"] = out["ratio_mpsd_over_debian"]["aes128gcm_16k"] >= 10
+m = out["mpsd"]
+if m.get("tls13_rsa2048_p256_hs_per_s"):
+    out["tls13_x25519_over_p256_hs"] = round(m["tls13_rsa2048_x25519_hs_per_s"] /
+                                             m["tls13_rsa2048_p256_hs_per_s"], 2)
 print(json.dumps(out, indent=2))
 PY

@@ -124,6 +124,15 @@ static void census(const struct tls_census *c, struct abuf *o)
     for (int i = 0; i < TLS_VIDX__COUNT; i++)
         abuf_printf(o, "mpsd_tls_offered_max_version_total{version=\"%s\"} %llu\n", vlabel[i],
                     (unsigned long long)c->offered_max[i]);
+    family(o, "mpsd_tls_key_exchange_group_total", "counter",
+           "Device TLS handshakes completed, by key exchange group (none: static RSA).");
+    for (int i = 0; i < TLS_GIDX__COUNT; i++)
+        abuf_printf(o, "mpsd_tls_key_exchange_group_total{group=\"%s\"} %llu\n", tls_group_label(i),
+                    (unsigned long long)c->group[i]);
+    counter1(o, "mpsd_tls_hello_retry_requests_total",
+             "HelloRetryRequests sent: the device's first key share was a group mpsd does not "
+             "take (an extra round trip).",
+             (unsigned long long)c->hello_retry);
     family(o, "mpsd_tls_negotiated_suite_total", "counter",
            "Device TLS handshakes completed, by negotiated cipher suite.");
     size_t n = tls_suite_count();

@@ -169,6 +169,19 @@ uint16_t tls_suite_id_at(size_t i);
 int tls_suite_index(uint16_t id);        /* index in the table, or tls_suite_count() */
 const char *tls_suite_name(uint16_t id); /* OpenSSL-style name, "GREASE", or NULL */
 
+/* Key exchange groups of completed handshakes (TLS_GIDX_NONE: no ephemeral exchange, i.e. static
+ * RSA of the legacy profile, or one wolfSSL does not name). */
+enum {
+    TLS_GIDX_X25519,
+    TLS_GIDX_P256,
+    TLS_GIDX_P384,
+    TLS_GIDX_P521,
+    TLS_GIDX_FFDHE,
+    TLS_GIDX_NONE,
+    TLS_GIDX__COUNT
+};
+const char *tls_group_label(int gidx); /* "x25519", "secp256r1", ..., "none" */
+
 struct tls_census {
     uint64_t started; /* sessions that received their first bytes */
     uint64_t ok;      /* handshakes completed */
@@ -177,6 +190,8 @@ struct tls_census {
     uint64_t version[TLS_VIDX__COUNT];     /* negotiated */
     uint64_t offered_max[TLS_VIDX__COUNT]; /* highest version each ClientHello offered */
     uint64_t suite[TLS_SUITE_SLOTS];       /* negotiated, by tls_suite_index() */
+    uint64_t group[TLS_GIDX__COUNT];       /* key exchange group, by TLS_GIDX_* */
+    uint64_t hello_retry;                  /* HelloRetryRequests sent (an extra round trip) */
 };
 void tls_ctx_census(const struct tls_ctx *ctx, struct tls_census *out);
 

@@ -34,4 +34,14 @@ void tls_ctx_census(const struct tls_ctx *ctx, struct tls_census *out)
     }
     for (size_t i = 0; i < TLS_SUITE_SLOTS; i++)
         out->suite[i] = LOAD(c->suite[i]);
+    for (size_t i = 0; i < TLS_GIDX__COUNT; i++)
+        out->group[i] = LOAD(c->group[i]);
+    out->hello_retry = LOAD(c->hello_retry);
+}
+
+const char *tls_group_label(int gidx)
+{
+    static const char *const names[TLS_GIDX__COUNT] = {"x25519",    "secp256r1", "secp384r1",
+                                                       "secp521r1", "ffdhe",     "none"};
+    return gidx >= 0 && gidx < TLS_GIDX__COUNT ? names[gidx] : "none";
 }

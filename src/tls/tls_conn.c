@@ -40,10 +40,29 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *vc)
     return got > 0 ? (int)got : WOLFSSL_CBIO_ERR_WANT_READ;
 }
 
+/* RFC 8446 4.1.3: a HelloRetryRequest is a ServerHello whose random is
+ * SHA-256("HelloRetryRequest"). */
+static const uint8_t hrr_random[32] = {
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
+
+/* Our own first flight, in plaintext: record header (5), handshake header (4), version (2), then
+ * the random. An HRR costs the device a round trip: the census counts them. */
+static void check_first_flight(struct tls_conn *c, const uint8_t *p, size_t n)
+{
+    c->first_flight_seen = true;
+    if (n >= 43 && p[0] == 0x16 && p[5] == 0x02 && memcmp(p + 11, hrr_random, 32) == 0) {
+        census_inc(c->ctx->census->hello_retry);
+        c->first_flight_seen = false; /* the ServerHello after the second ClientHello is next */
+    }
+}
+
 static int io_send(WOLFSSL *ssl, char *buf, int sz, void *vc)
 {
     struct tls_conn *c = vc;
     (void)ssl;
+    if (c->ctx->server && !c->first_flight_seen)
+        check_first_flight(c, (const uint8_t *)buf, (size_t)sz);
     size_t k = c->io.output(c->io.user, (const uint8_t *)buf, (size_t)sz);
     if (k == 0)
         return WOLFSSL_CBIO_ERR_WANT_WRITE; /* wolfSSL keeps the bytes and retries later */
@@ -180,6 +199,29 @@ static int peek_hello(struct tls_conn *c)
     return 0;
 }
 
+/* The key exchange group wolfSSL settled on. Its name is wolfSSL's own constant text (never the
+ * peer's); DHE suites report no curve. */
+static int group_index(struct tls_conn *c)
+{
+    static const struct {
+        const char *name;
+        int idx;
+    } t[] = {{"X25519", TLS_GIDX_X25519},
+             {"SECP256R1", TLS_GIDX_P256},
+             {"SECP384R1", TLS_GIDX_P384},
+             {"SECP521R1", TLS_GIDX_P521}};
+    const char *n = wolfSSL_get_curve_name(c->ssl);
+    for (size_t i = 0; n && i < sizeof(t) / sizeof(t[0]); i++)
+        if (strcmp(n, t[i].name) == 0)
+            return t[i].idx;
+    if (n && strncmp(n, "FFDHE", 5) == 0)
+        return TLS_GIDX_FFDHE;
+    const char *suite = wolfSSL_get_cipher_name(c->ssl);
+    if (suite && strncmp(suite, "DHE-", 4) == 0)
+        return TLS_GIDX_FFDHE;
+    return TLS_GIDX_NONE;
+}
+
 static void handshake_done(struct tls_conn *c)
 {
     struct tls_census_atomic *cs = c->ctx->census;
@@ -192,6 +234,7 @@ static void handshake_done(struct tls_conn *c)
         census_inc(cs->resumed);
     census_inc(cs->version[tls_version_index((uint16_t)wolfSSL_version(c->ssl))]);
     census_inc(cs->suite[tls_suite_index((uint16_t)wolfSSL_get_current_cipher_suite(c->ssl))]);
+    census_inc(cs->group[group_index(c)]);
     if (c->io.handshake)
         c->io.handshake(c->io.user, c);
 }

@@ -17,6 +17,8 @@ struct tls_census_atomic {
     atomic_uint_fast64_t version[TLS_VIDX__COUNT];
     atomic_uint_fast64_t offered_max[TLS_VIDX__COUNT];
     atomic_uint_fast64_t suite[TLS_SUITE_SLOTS];
+    atomic_uint_fast64_t group[TLS_GIDX__COUNT];
+    atomic_uint_fast64_t hello_retry;
     atomic_int refs; /* shared by a context and the ones reloaded from it */
 };
 
@@ -58,6 +60,7 @@ struct tls_conn {
     int err;                        /* tls_error of the failure (ST_FAILED) */
     uint8_t state;                  /* enum conn_state */
     bool started;                   /* counted in census.started */
+    bool first_flight_seen;         /* server: the first ServerHello was checked for an HRR */
 };
 
 /* tls_ctx.c: formats a message into err (if given) and returns code. */

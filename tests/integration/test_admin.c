@@ -953,3 +953,44 @@ Test(admin, a_slow_head_is_closed_after_request_timeout)
     close(fd);
     fx_stop(&f, SIGTERM);
 }
+
+/* --- TLS key exchange: the client's first key share is taken ------------------------------------
+ */
+
+/* ClientHellos `openssl s_client -groups G` sent for one TLS 1.3 handshake (2: a HelloRetryRequest
+ * made it send a second). */
+static int client_hellos(const struct fx *f, const char *groups)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "echo | %s s_client -connect 127.0.0.1:%d -tls1_3 -groups %s -msg 2>&1",
+             bin("openssl"), f->port, groups);
+    char *argv[] = {(char *)bin("sh"), "-c", cmd, NULL};
+    struct proc p;
+    proc_run(&p, argv, 10000);
+    cr_assert(strstr(p.out, "Server Temp Key") || strstr(p.out, "CONNECTED"), "%s", p.out);
+    int n = 0;
+    for (const char *s = p.out; (s = strstr(s, ">>> ")); s++) {
+        const char *eol = strchr(s, '\n');
+        const char *ch = strstr(s, "ClientHello");
+        if (ch && (!eol || ch < eol))
+            n++;
+    }
+    return n;
+}
+
+Test(admin, first_key_share_x25519_p256_p384_needs_no_hello_retry, .timeout = 60)
+{
+    struct fx f;
+    fx_go(&f, &(struct fx_opts){.admin = true});
+    cr_assert_eq(client_hellos(&f, "X25519"), 1, "X25519 (OpenSSL's default first share)");
+    cr_assert_eq(client_hellos(&f, "P-256"), 1);
+    cr_assert_eq(client_hellos(&f, "P-384"), 1);
+    /* a share mpsd does not take: one HelloRetryRequest toward P-256, counted */
+    cr_assert_eq(client_hellos(&f, "X448:P-256"), 2);
+    cr_assert_eq(scrape_value(&f, "mpsd_tls_key_exchange_group_total{group=\"x25519\"}"), 1);
+    cr_assert_eq(scrape_value(&f, "mpsd_tls_key_exchange_group_total{group=\"secp256r1\"}"), 2);
+    cr_assert_eq(scrape_value(&f, "mpsd_tls_key_exchange_group_total{group=\"secp384r1\"}"), 1);
+    cr_assert_eq(scrape_value(&f, "mpsd_tls_hello_retry_requests_total"), 1);
+    fx_stop(&f, SIGTERM);
+}
