@@ -127,6 +127,16 @@ if [ ! -s "$run/users" ] || [ ! -s "$run/console-password" ]; then
   rm -f "$run/console-password.new"
 fi
 cpw=$(cat "$run/console-password")
+
+# The admin API's bearer token (the device list, disconnects, the event stream): kept the same
+# way; mpsd's config holds only its argon2id hash.
+if [ ! -s "$run/api-token" ] || [ ! -s "$run/api-token-hash" ]; then
+  umask 077
+  "$passwd" --token 2>"$run/api-token.new" >"$run/api-token-hash"
+  sed -n 's/^token: //p' "$run/api-token.new" >"$run/api-token"
+  rm -f "$run/api-token.new"
+fi
+api_token=$(cat "$run/api-token")
 # proxychains4 configuration for console tools that know no proxy (amtterm)
 cat >"$run/proxychains.conf" <<PXC
 strict_chain
@@ -165,6 +175,7 @@ name_suffix = mps.localhost
 
 [admin]
 listen = 127.0.0.1:$admin_port
+$(cat "$run/api-token-hash")
 CONF
 
 "$mpsd" --check-config "$run/mpsd.conf"
@@ -182,6 +193,7 @@ cat <<INFO
   config           : $run/mpsd.conf
   mpsd binary      : $mpsd (not on PATH)
   metrics, health  : http://127.0.0.1:$admin_port/metrics, /healthz, /readyz
+  device API token : $run/api-token (docs/admin.md)
 
   Consoles reach devices through mpsd (user 'console', password '$cpw'):
     SOCKS5/SOCKS4a : 127.0.0.1:$socks_port
@@ -195,6 +207,8 @@ cat <<INFO
     curl --digest -u admin:P@ssw0rd -p -x http://127.0.0.1:$http_port -U 'console:$cpw' http://12345678-0000-4000-8000-000000000003.mps.localhost:16992/wsman
     proxychains4 -f $run/proxychains.conf amtterm -u admin -p P@ssw0rd amt-4 16994     (SOL; ^] quits)
     curl -s http://127.0.0.1:$admin_port/metrics | grep '^mpsd_'
+    curl -s -H "Authorization: Bearer $api_token" http://127.0.0.1:$admin_port/api/v1/devices?limit=3
+    curl -sN -H "Authorization: Bearer $api_token" http://127.0.0.1:$admin_port/api/v1/events
 
 INFO
 exec "$mpsd" --config "$run/mpsd.conf"
