@@ -32,6 +32,7 @@ WOLFSSL_CFLAGS="-O2 -g -fPIC -DWOLFSSL_STATIC_RSA -DWOLFSSL_USER_IO"
 # libjansson-dev: JSON for the admin API, events and JSON log lines (every string escaped by it).
 # prometheus: promtool checks the /metrics exposition, and a real Prometheus scrapes mpsd in tests.
 # lintian: checks the Debian package tools/mkdeb.sh builds.
+# gnuplot-nox: bench/fleet/run.py --plot draws tunnels, RSS and CPU over time.
 apt_packages=(
   build-essential meson ninja-build pkg-config
   liburing-dev libjemalloc-dev libcriterion-dev libinih-dev libargon2-dev libjansson-dev
@@ -41,6 +42,7 @@ apt_packages=(
   libwolfssl-dev
   proxychains4 amtterm
   lintian
+  gnuplot-nox
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

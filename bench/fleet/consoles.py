@@ -46,6 +46,12 @@ def bench_console(build, args, pids=None):
 
 
 def socks_opens(build, srv, host_fmt, devices, count, threads, seed, pids=None):
+    j = _socks_opens(build, srv, host_fmt, devices, count, threads, seed, pids)
+    j["errors"] = (j.get("failed") or 0) + (1 if j.get("error") or j.get("exit") else 0)
+    return j
+
+
+def _socks_opens(build, srv, host_fmt, devices, count, threads, seed, pids=None):
     return bench_console(build, ["open", "--connect", srv.socks, "--socks",
                                  f"{srv.cuser}:{srv.cpw}", "--host-fmt", host_fmt, "--devices",
                                  str(devices), "--port", str(fe.ECHO), "--count", str(count),

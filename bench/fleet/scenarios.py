@@ -286,9 +286,8 @@ class _ConsoleLoad:
         self.ev.set()
         self.t.join()
         lat = [r.get("connect_to_first_echo_us", {}).get("p99") for r in self.runs]
-        return {"batches": len(self.runs), "opens": sum(r.get("count", 50) for r in self.runs),
-                "errors": sum((r.get("errors", 0) or 0) + (1 if r.get("error") or r.get("exit")
-                                                           else 0) for r in self.runs),
+        return {"batches": len(self.runs), "opens": sum(r.get("opens", 50) for r in self.runs),
+                "errors": sum(r["errors"] for r in self.runs),
                 "first_echo_us_p99_per_batch_max": max([x for x in lat if x] or [0])}
 
 
