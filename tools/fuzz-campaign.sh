@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fuzzing campaign (issue 10; not run in CI): every libFuzzer target for N minutes on a copy of
+# The fuzzing campaign (issue 10; not run in CI): every libFuzzer target (10) for N minutes on a copy of
 # its committed seed corpus, the grown corpus minimised (libFuzzer -merge=1 into a fresh directory)
 # and written back as the committed seeds, and line coverage of each target over src/ before and
 # after (clang-14 source-based coverage: llvm-profdata-14 merge, llvm-cov-14 export), plus the
@@ -47,6 +47,7 @@ socks           tests/proxy/fuzz_socks            tests/proxy/corpus-socks      
 http_request    tests/proxy/fuzz_http_request     tests/proxy/corpus-http_request  16384 -
 http_response   tests/proxy/fuzz_http_response    tests/proxy/corpus-http_response 16384 -
 apf_struct      tests/apf/fuzz_apf_struct         tests/apf/corpus-struct       4096  -
+admin_request   tests/admin/fuzz_admin_request    tests/admin/corpus-admin_request 16384 -
 "
 sel() { echo "$targets" | awk -v only=" $only " 'NF && (only == "  " || index(only, " " $1 " "))'; }
 [ -n "$(sel)" ] || { echo "no such target: $only" >&2; exit 2; }
@@ -184,6 +185,24 @@ print("|---|---:|---:|---|---:|---:|---:|---:|")
 for r in rows:
     print("| %s | %d | %d | %s | %d | %d | %s | %s |" % (r["target"], r["minutes"], r["execs"], r["status"],
           r["corpus_before"], r["corpus_after"], pct(r["lines_before"]), pct(r["lines_after"])))
+def files(target, tag):
+    try:
+        d = json.load(open("%s/%s/cov-%s/export.json" % (out, target, tag)))["data"][0]["files"]
+    except (OSError, KeyError, IndexError, ValueError):
+        return {}
+    return {f["filename"].split("/src/", 1)[-1]: f["summary"]["lines"] for f in d}
+print()
+print("| target | file (src/) | lines | before | after |")
+print("|---|---|---:|---:|---:|")
+for r in rows:
+    b, a = files(r["target"], "before"), files(r["target"], "after")
+    r["files"] = {k: {"count": v["count"], "before": b.get(k, {}).get("covered", 0),
+                      "after": v["covered"]} for k, v in a.items()}
+    for k, v in sorted(r["files"].items()):
+        if v["count"] and (v["after"] or v["before"]):
+            print("| %s | %s | %d | %.1f%% | %.1f%% |" % (r["target"], k, v["count"],
+                  100.0 * v["before"] / v["count"], 100.0 * v["after"] / v["count"]))
+json.dump({"targets": rows, "apf_src_apf": apf}, open(out + "/summary.json", "w"), indent=1)
 if apf:
     print()
     print("| src/apf line coverage | total | per file |")
