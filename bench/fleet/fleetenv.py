@@ -322,10 +322,20 @@ def uuid_base(role, offset):
     return "12345678-%04x-4000-8000-%012x" % (role, offset)
 
 
+LIVE = []  # every amtsim started; run.py stops what is left on any exit (also Ctrl-C)
+
+
+def stop_all():
+    for s in LIVE:
+        if s.p.poll() is None:
+            mpsdbench.stop(s.p, signal.SIGINT, 60)
+
+
 class Sim:
     """One amtsim process; a thread keeps its last progress line and its summary."""
 
     def __init__(self, args, name):
+        LIVE.append(self)
         self.name = name
         self.args = args
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -364,6 +374,7 @@ class Fleet:
         self.n, self.role, self.sims = n, role, []
         amtsim = os.path.join(build, "tools/amtsim/amtsim")
         nproc = max(1, math.ceil(n / per_proc))
+        inflight = max(16, min(inflight, 1536 // nproc))  # under mpsd's max_handshakes (2048)
         self.counts = [n // nproc + (1 if k < n % nproc else 0) for k in range(nproc)]
         off = 0
         for k, c in enumerate(self.counts):
@@ -399,6 +410,9 @@ class Fleet:
             r = self.ready()
             if r >= want:
                 return time.time() - t0
+            if r + self.total("failed") >= want and r:  # every device settled, some failed
+                log(f"{what}: {r}/{want} ready, {self.total('failed')} failed (not retried)")
+                return None
             if not self.alive():
                 log(f"amtsim ended early ({what}: {r}/{want} ready)")
                 return None
