@@ -37,6 +37,8 @@ def parse():
     ap.add_argument("--devices", type=int, default=2000, help="N (storm, idle, latency, fleet)")
     ap.add_argument("--idle-devices", default=None,
                     help="idle-hold N list (e.g. 10000,100000); default --devices")
+    ap.add_argument("--latency-devices", type=int, default=None,
+                    help="channel-latency N; default --devices")
     ap.add_argument("--cert-type", default="rsa2048",
                     help="connect-storm: rsa2048,rsa3072,p256,p384 (other scenarios: the first)")
     ap.add_argument("--keepalive", type=int, default=30, help="keep-alive interval, s")

@@ -180,7 +180,8 @@ def _console_fleet(ctx, srv, n, role):
 
 
 def channel_latency(ctx):
-    a, n = ctx.a, ctx.a.devices
+    a = ctx.a
+    n = a.latency_devices or a.devices
     fe.log(f"channel-latency: {n} devices, {a.opens} opens per run")
     srv = _server(ctx, f"latency {n}", n)
     if not (srv.socks and srv.http):
