@@ -43,8 +43,11 @@ static bool status_field(const char *file, const char *key, char *out, size_t ca
             const char *v = line + kl + 1;
             while (*v == '\t' || *v == ' ')
                 v++;
-            snprintf(out, cap, "%s", v);
-            out[strcspn(out, "\n")] = 0;
+            size_t n = strcspn(v, "\n");
+            if (n >= cap)
+                n = cap - 1;
+            memcpy(out, v, n);
+            out[n] = 0;
             found = true;
         }
     }
