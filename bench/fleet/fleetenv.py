@@ -156,7 +156,8 @@ def bare_handshake_rate(build, certdir, seconds):
     wolfSSL handshake rate of this certificate on the same cores."""
     exe = os.path.join(build, "bench/fleet/fleet_hs_rate")
     n = os.cpu_count() or 1
-    ps = [subprocess.Popen([exe, f"{certdir}/server.pem", f"{certdir}/server.key", str(seconds)],
+    ps = [subprocess.Popen([exe, f"{certdir}/server.pem", f"{certdir}/server.key", str(seconds),
+                            "any", f"{certdir}/ca.pem"],
                            stdout=subprocess.PIPE, text=True) for _ in range(n)]
     per = []
     for p in ps:
@@ -166,6 +167,7 @@ def bare_handshake_rate(build, certdir, seconds):
         except ValueError:
             return {"error": f"fleet_hs_rate exit {p.returncode}"}
     return {"processes": n, "seconds": seconds, "version": per[0].get("version"),
+            "client_verifies_chain": per[0].get("verify"),
             "per_process_hs_per_s": [j["handshakes_per_s"] for j in per],
             "handshakes_per_s": round(sum(j["handshakes_per_s"] for j in per), 1)}
 
@@ -511,7 +513,7 @@ def plot(sampler, path, tmp, title):
                                           else "?", r.get("cpu_user_pct", "?"),
                                           r.get("cpu_sys_pct", "?")))
     labels = "".join(f'set arrow from {t},graph 0 to {t},graph 1 nohead dt 3 lc rgb "gray"\n'
-                     f'set label "{s}" at {t},graph 0.95 offset 0.5,0 font ",8"\n'
+                     f'set label "{s}" at {t},graph 0.97 rotate by -90 offset 0.7,0 font ",8"\n'
                      for t, s in sampler.marks)
     script = f"""set terminal pngcairo size 1200,800 noenhanced
 set output '{path}'
@@ -522,7 +524,10 @@ set ylabel 'tunnels'
 set y2label 'server RSS (MiB)'
 set ytics nomirror
 set y2tics
-set key top left
+set key below
+set offsets 0, 0, graph 0.08, 0
+set yrange [0:*]
+set y2range [0:*]
 {labels}plot '{dat}' using 1:2 with lines lw 2 title 'tunnels (devices ready)', \\
      '' using 1:3 axes x1y2 with lines lw 2 title 'server RSS MiB'
 unset y2label
