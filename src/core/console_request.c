@@ -127,6 +127,7 @@ static void start_auth(struct console *c, const char *user, size_t ulen, const c
     c->state = ST_AUTH;
     int rc = auth_check(c->wc, &rq, auth_answered, &res);
     if (rc == 1 && res.throttled != AUTH_THROTTLE_NONE) {
+        c->throttled = true; /* counted below as throttled_*, not again as failed or busy */
         /* refused before argon2 (also counted as console_auth_failed / console_auth_busy) */
         c->has_cred_digest = false;
         if (res.throttled == AUTH_THROTTLE_POOL) {

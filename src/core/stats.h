@@ -182,7 +182,8 @@ enum stats_hist {
 #define STATS_CONSOLE_PROTOS(P) P(socks5) P(socks4) P(http_connect) P(http_forward)
 #define STATS_CONSOLE_RESULTS(R)                                                                   \
     R(ok)                                                                                          \
-    R(auth_failed) R(no_credentials) R(denied) R(unknown_device) R(ambiguous) R(port_unregistered) \
+    R(auth_failed)                                                                                 \
+    R(no_credentials) R(denied) R(unknown_device) R(ambiguous) R(port_unregistered)                \
         R(device_refused) R(timeout) R(cap) R(busy) R(bad_request) R(internal)
 #define STATS_COUNT_ONE(x)         +1
 #define STATS_CONSOLE_PROTO_COUNT  (0 STATS_CONSOLE_PROTOS(STATS_COUNT_ONE))
