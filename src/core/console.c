@@ -52,6 +52,8 @@ _Static_assert(STATS_CONSOLE_RESULT_COUNT == CE_INTERNAL + 2,
 static void count_error(struct console *c, enum cerr e)
 {
     struct stats *st = &c->wc->stats;
+    if (c->throttled && (e == CE_AUTH || e == CE_BUSY))
+        return; /* console_throttled_* counted it: the login families must not count it twice */
     switch (e) {
     case CE_AUTH:
         STAT_INC(st, console_auth_failed);

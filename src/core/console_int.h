@@ -100,6 +100,7 @@ struct console {
     uint64_t req_ms; /* when the current request phase began (its deadline counts from here) */
     uint64_t open_sent_us;   /* stats_now_us() at CHANNEL_OPEN: the channel-open histogram */
     uint8_t ev_proto;        /* the admin event's protocol (events.h), set when the channel opens */
+    bool throttled;          /* its login was refused by the throttle (counted as such) */
     unsigned depth;          /* nesting of relay entry points: a switch waits until it is 0 */
     bool want_switch;        /* the next request needs another channel, once nothing is nested */
     uint8_t cred_digest[32]; /* SHA-256 of the credentials that authenticated the session */
