@@ -8,6 +8,7 @@
  * drops that lock, then reads the entry and checks that the entry still carries the name (it may
  * have changed in between: the lookup then misses, as it would a moment later).
  */
+#include "hash.h"
 #include "directory.h"
 
 #include <errno.h>
@@ -35,23 +36,13 @@ int dir_lookup_name(dir *d, const char *name, size_t len, dir_entry *out)
 
 /* --- hashing --- */
 
-static uint64_t fmix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 /* Seeded per directory so that hostile names cannot be chosen to pile into one chain. */
 static uint64_t hash_guid(uint64_t seed, const guid *g)
 {
     uint64_t a, b;
     memcpy(&a, g->b, 8);
     memcpy(&b, g->b + 8, 8);
-    return fmix64(fmix64(a ^ seed) ^ b);
+    return hash_fmix64(hash_fmix64(a ^ seed) ^ b);
 }
 
 static char lower(char c)
@@ -64,7 +55,7 @@ static uint64_t hash_host(uint64_t seed, const char *h, size_t len)
     uint64_t x = 0xcbf29ce484222325ULL ^ seed;
     for (size_t i = 0; i < len; i++)
         x = (x ^ (uint8_t)lower(h[i])) * 0x100000001b3ULL;
-    return fmix64(x);
+    return hash_fmix64(x);
 }
 
 static bool host_eq(const char *a, size_t alen, const char *b, size_t blen)

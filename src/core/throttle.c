@@ -1,4 +1,5 @@
 /* throttle.c - failure budgets per source address and prefix, and the known set (throttle.h). */
+#include "hash.h"
 #include "throttle.h"
 
 #include <netinet/in.h>
@@ -39,30 +40,20 @@ void throttle_params_default(struct throttle_params *p, uint32_t burst, uint32_t
     p->v6_prefix = 56;
 }
 
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
 static uint64_t hash_bytes(uint64_t seed, const void *p, size_t n)
 {
     const uint8_t *b = p;
-    uint64_t h = mix(seed ^ (0x9e3779b97f4a7c15ULL * (n + 1)));
+    uint64_t h = hash_fmix64(seed ^ (0x9e3779b97f4a7c15ULL * (n + 1)));
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, b, 8);
-        h = mix(h ^ w) + 0x9e3779b97f4a7c15ULL;
+        h = hash_fmix64(h ^ w) + 0x9e3779b97f4a7c15ULL;
         b += 8;
         n -= 8;
     }
     uint64_t w = 0;
     memcpy(&w, b, n);
-    return mix(h ^ w ^ ((uint64_t)n << 56));
+    return hash_fmix64(h ^ w ^ ((uint64_t)n << 56));
 }
 
 static void mask_bits(uint8_t *key, unsigned len, unsigned bits)
@@ -346,7 +337,7 @@ static size_t probe(const struct throttle_known *k, uint64_t h1, uint64_t h2, un
 
 void throttle_known_add(struct throttle_known *k, const void *id, size_t len)
 {
-    uint64_t h1 = hash_bytes(k->seed, id, len), h2 = mix(h1 ^ k->seed);
+    uint64_t h1 = hash_bytes(k->seed, id, len), h2 = hash_fmix64(h1 ^ k->seed);
     for (unsigned i = 0; i < 3; i++) {
         size_t b = probe(k, h1, h2, i);
         atomic_fetch_or_explicit(&k->w[b / 64], (uint64_t)1 << (b % 64), memory_order_relaxed);
@@ -355,7 +346,7 @@ void throttle_known_add(struct throttle_known *k, const void *id, size_t len)
 
 bool throttle_known_has(const struct throttle_known *k, const void *id, size_t len)
 {
-    uint64_t h1 = hash_bytes(k->seed, id, len), h2 = mix(h1 ^ k->seed);
+    uint64_t h1 = hash_bytes(k->seed, id, len), h2 = hash_fmix64(h1 ^ k->seed);
     for (unsigned i = 0; i < 3; i++) {
         size_t b = probe(k, h1, h2, i);
         if (!(atomic_load_explicit(&k->w[b / 64], memory_order_relaxed) >> (b % 64) & 1))
