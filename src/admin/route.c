@@ -1,4 +1,5 @@
 #include "route.h"
+#include "http1_chars.h"
 
 #include <fnmatch.h>
 #include <string.h>
@@ -20,17 +21,6 @@ static enum admin_method method_of(http_slice m)
     return AM_OTHER;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into out (NUL-terminated, at most cap-1 bytes; '+' is a space in a
  * query). -1 for a bad escape, a decoded NUL or control byte, or too long. */
 static int pct_decode(const char *s, size_t n, bool plus_space, char *out, size_t cap)
@@ -41,7 +31,7 @@ static int pct_decode(const char *s, size_t n, bool plus_space, char *out, size_
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            int h = http_hexval((uint8_t)s[i + 1]), l = http_hexval((uint8_t)s[i + 2]);
             if (h < 0 || l < 0)
                 return -1;
             c = (unsigned char)(h * 16 + l);

@@ -49,20 +49,12 @@ void http_body_init(http_body *b, http_body_kind kind, uint64_t content_length,
     b->done = kind == HTTP_BODY_NONE || (kind == HTTP_BODY_LENGTH && content_length == 0);
 }
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
 /* One byte of a chunk-size line: the next state, or BS_ERROR. */
 static uint8_t size_byte(http_body *b, uint8_t c)
 {
     if (++b->line > b->max_line)
         return BS_ERROR;
-    int v = hexval(c);
+    int v = http_hexval(c);
     switch (b->state) {
     case BS_SIZE0:
     case BS_SIZE:

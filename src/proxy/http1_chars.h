@@ -31,6 +31,15 @@ static inline uint8_t lower(uint8_t c)
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
 }
 
+/* A hex digit's value, either case; -1 for anything else (chunk sizes, percent-escapes). */
+static inline int http_hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = lower(c);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
 static inline bool mem_ieq(const char *a, const char *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
