@@ -394,9 +394,10 @@ def fleet_day(ctx):
         mem = _memory(srv, rss0, ss0, n)
         extra = ["--reconnect", "--resume"]
         ta = fe.Fleet(ctx.build, srv, trickle, 9, a.keepalive, extra=extra)
-        tb = fe.Fleet(ctx.build, srv, trickle, 10, a.keepalive, extra=extra, same_uuid_as=9)
         ctx.sampler.add_fleet(ta)
         ta.wait_ready(trickle, a.timeout, "fleet trickle")
+        # B logs in the same GUIDs only now: from here on each login supersedes the other's
+        tb = fe.Fleet(ctx.build, srv, trickle, 10, a.keepalive, extra=extra, same_uuid_as=9)
         ctx.sampler.add_fleet(tb)
         res = {}
         nbytes = a.fleet_bytes_per_conn * nc
