@@ -96,11 +96,11 @@ struct attack {
 static void attack_start(struct attack *a, const struct fx *f, const char *mode, const char *extra)
 {
     a->name = mode;
+    /* the script itself (#!/usr/bin/env python3): proc_start does not search PATH */
     snprintf(a->args, sizeof(a->args), "%s %s --connect 127.0.0.1:%d --ca %s/ca.pem %s",
              env_or_die("MPSFLOOD"), mode, f->port, f->certs, extra);
     char *argv[64], *save = NULL;
     int n = 0;
-    argv[n++] = "python3";
     for (char *t = strtok_r(a->args, " ", &save); t && n < 63; t = strtok_r(NULL, " ", &save))
         argv[n++] = t;
     argv[n] = NULL;
@@ -133,7 +133,7 @@ Test(flood, tunnels_hold_and_attacks_end_by_their_deadlines, .timeout = 120)
     struct fx f;
     char cira[128];
     snprintf(cira, sizeof(cira), "max_handshakes = %d\nmax_tunnels = 20000\n", MAX_HANDSHAKES);
-    struct fx_opts o = {.admin = true, .cira = cira, .mpsd = "log_level = warn\n"};
+    struct fx_opts o = {.admin = true, .cira = cira};
     fx_start(&f, &o);
     struct proc sim;
     sim_start(&f, &sim,
