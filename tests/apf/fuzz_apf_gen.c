@@ -206,6 +206,8 @@ static void dev_simple(st *t, uint8_t type, uint32_t a, uint32_t b)
             c->tx_win += b;
         else if (c && t->conf_set[a - 4])
             t->conf_adj[a - 4] += b;
+        if (c && !c->known) /* bytes held while a login is pending: the channel comes later */
+            t->pre_adj[a - 4] += b;
         break;
     }
     case APF_CHANNEL_CLOSE: {

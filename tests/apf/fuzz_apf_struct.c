@@ -175,7 +175,7 @@ static int f_send(apf_session *s, const uint8_t *p, size_t n, void *u)
                       .granted = m.u.open_confirm.window};
             t->reached |= R_DEV_OPEN;
             if (k < MAXDEV && k < t->ndev) {
-                c->tx_win = t->devwin[k];
+                c->tx_win = t->devwin[k] + t->pre_adj[m.u.open_confirm.sender - 4];
                 c->tx_cap = t->cfg.tx_queue < t->devwin[k] ? t->cfg.tx_queue : t->devwin[k];
             } else {
                 c->has_dev = false;
@@ -355,7 +355,46 @@ static bool f_udp(apf_session *s, const apf_udp_request *r, void *u)
     return r->port & 1;
 }
 
+static void f_version(apf_session *s, const apf_version_info *v, void *u)
+{
+    (void)u;
+    CHECK(v && apf_session_version(s) != NULL);
+}
+
+static void f_ka_opts(apf_session *s, uint32_t interval, uint32_t timeout, void *u)
+{
+    (void)s, (void)interval, (void)timeout, (void)u;
+}
+
+static void f_disconnect(apf_session *s, uint32_t reason, void *u)
+{
+    (void)s, (void)reason, (void)u;
+}
+
+static void f_error(apf_session *s, int err, unsigned msg_type, void *u)
+{
+    (void)s, (void)msg_type, (void)u;
+    CHECK(err < 0 && -err < APF_ERR_COUNT); /* a counter index, as mpsd uses it */
+}
+
+/* The hex-dump hook sees every message; a password never reaches it. */
+static void f_debug(apf_session *s, int dir, const uint8_t *p, size_t n, void *u)
+{
+    (void)s, (void)u;
+    CHECK(n > 0 && p && dir >= APF_DEBUG_IN && dir <= APF_DEBUG_OUT);
+    apf_msg m;
+    size_t len;
+    if (dir == APF_DEBUG_IN && p[0] == APF_USERAUTH_REQUEST &&
+        apf_unpack(p, n, NULL, 0, &m, &len) == APF_OK && m.u.userauth.has_password)
+        for (uint32_t i = 0; i < m.u.userauth.password.len; i++)
+            CHECK(m.u.userauth.password.p[i] == '*');
+}
+
 static const apf_callbacks cb = {
+    .on_version = f_version,
+    .on_keepalive_options = f_ka_opts,
+    .on_disconnect = f_disconnect,
+    .on_error = f_error,
     .send = f_send,
     .on_auth = f_auth,
     .on_forward = f_forward,
@@ -415,6 +454,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!t.s)
         return 0;
     t.now = 1;
+    if (t.cfg.ready_after_forwards & 1) /* half the inputs with the hex-dump hook on */
+        apf_session_set_debug(t.s, f_debug, &t);
     if (!(shape & 0x80) || (t.mode & 0x40)) /* most inputs start logged in */
         login(&t);
     while (f.n && !apf_session_is_closed(t.s))

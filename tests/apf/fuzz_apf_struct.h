@@ -104,6 +104,7 @@ typedef struct st {
     bool conf_set[MAXCH];
     uint32_t conf_dev[MAXCH], conf_win[MAXCH];
     uint64_t conf_adj[MAXCH];
+    uint64_t pre_adj[MAXCH]; /* adjusts made for an id before any channel had it */
     uint32_t ndev;
     uint32_t ports[8];
     uint32_t nports;
