@@ -59,6 +59,9 @@ static const struct key keys[] = {
     {"cira", "drain_timeout", K_DURATION, F(drain_timeout_ms), 0, 0, 60000},
     {"cira", "max_tunnels", K_UINT, F(max_tunnels), 0, 1, 10000000},
     {"cira", "max_handshakes", K_UINT, F(max_handshakes), 0, 1, 1000000},
+    {"cira", "max_handshakes_per_source", K_UINT, F(max_handshakes_per_source), 0, 1, 1000000},
+    {"cira", "max_handshakes_per_prefix", K_UINT, F(max_handshakes_per_prefix), 0, 1, 1000000},
+    {"cira", "hello_timeout", K_DURATION, F(hello_timeout_ms), 0, 100, 600000},
     {"cira", "max_buffered", K_SIZE, F(max_buffered), 0, 16384, 1u << 30},
     {"cira", "ticket_key_file", K_PATH, F(ticket_key_file), CAP(ticket_key_file), 0, 0},
     {"cira", "ticket_rotation", K_DURATION, F(ticket_rotation_ms), 0, 0, 7 * 86400000u},
@@ -115,6 +118,9 @@ void config_defaults(struct config *cfg)
     cfg->drain_timeout_ms = 5000;
     cfg->max_tunnels = 100000;
     cfg->max_handshakes = 1024;
+    cfg->max_handshakes_per_source = 64;
+    cfg->max_handshakes_per_prefix = 256;
+    cfg->hello_timeout_ms = 5000;
     cfg->max_buffered = 256 * 1024;
     cfg->ticket_rotation_ms = 3600000;
     cfg->login_throttle = true;

@@ -50,6 +50,9 @@ struct config {
     uint32_t drain_timeout_ms;
     uint32_t max_tunnels;
     uint32_t max_handshakes;               /* TLS handshakes in flight, whole process */
+    uint32_t max_handshakes_per_source;    /* ... of them from one source address */
+    uint32_t max_handshakes_per_prefix;    /* ... from one /24 (IPv4) or /56 (IPv6) */
+    uint32_t hello_timeout_ms;             /* the whole ClientHello must be in by then */
     uint32_t max_buffered;                 /* bytes queued toward one tunnel */
     char ticket_key_file[CONFIG_PATH_MAX]; /* TLS session ticket keys shared across restarts */
     uint32_t ticket_rotation_ms;           /* a fresh ticket key this often (0: never) */

@@ -47,6 +47,7 @@ struct mpsd {
     users_slot users; /* console users and ACLs (reloadable) */
     dir *directory;
     struct jobpool *auth_pool;
+    struct admission *admission; /* handshake shares per source address and prefix */
     ring_t *ring;
     struct wctx *workers;
     unsigned nworkers;

@@ -8,6 +8,7 @@
  * tunnels cost no periodic scan. */
 #include "server.h"
 #include "admin.h"
+#include "admission.h"
 #include "console.h"
 #include "events.h"
 #include "lock.h"
@@ -549,6 +550,7 @@ static void teardown(struct mpsd *m)
         ring_destroy(m->ring);
     event_bus_free(m->events);
     dir_free(m->directory);
+    admission_free(m->admission);
     creds_slot_destroy(&m->creds);
     users_slot_destroy(&m->users);
     if (m->tls)
@@ -612,7 +614,8 @@ int server_run(const struct config *cfg, const char *config_path)
     m->directory = dir_local_new(64);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     m->auth_pool = jobpool_new(ncpu > 0 ? (unsigned)ncpu : 1, 65536);
-    if (!m->directory || !m->auth_pool) {
+    m->admission = admission_new();
+    if (!m->directory || !m->auth_pool || !m->admission) {
         log_error("out of memory at start");
         goto out;
     }

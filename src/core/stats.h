@@ -56,6 +56,12 @@ enum stats_family {
       "connections refused: max_tunnels reached")                                                  \
     X(refused_handshake_cap, FAM_DEV_REFUSED, "reason=\"max_handshakes\"",                         \
       "connections refused: max_handshakes in flight")                                             \
+    X(refused_handshake_source, FAM_DEV_REFUSED, "reason=\"max_handshakes_per_source\"",           \
+      "connections refused: the source address holds max_handshakes_per_source handshakes")        \
+    X(refused_handshake_prefix, FAM_DEV_REFUSED, "reason=\"max_handshakes_per_prefix\"",           \
+      "connections refused: the source's /24 or /56 holds max_handshakes_per_prefix handshakes")   \
+    X(timeout_hello, FAM_TIMEOUTS, "phase=\"hello\"",                                              \
+      "connections dropped: no complete ClientHello within hello_timeout")                         \
     X(refused_draining, FAM_DEV_REFUSED, "reason=\"draining\"",                                    \
       "connections refused while draining")                                                        \
     X(tls_ok, FAM_TLS, "result=\"ok\"", "TLS handshakes completed")                                \
@@ -183,8 +189,10 @@ enum stats_hist {
 #define STATS_CONSOLE_RESULTS(R)                                                                   \
     R(ok)                                                                                          \
     R(auth_failed)                                                                                 \
-    R(no_credentials) R(denied) R(unknown_device) R(ambiguous) R(port_unregistered)                \
-        R(device_refused) R(timeout) R(cap) R(busy) R(bad_request) R(internal)
+    R(no_credentials)                                                                              \
+    R(denied)                                                                                      \
+    R(unknown_device) R(ambiguous) R(port_unregistered) R(device_refused) R(timeout) R(cap)        \
+        R(busy) R(bad_request) R(internal)
 #define STATS_COUNT_ONE(x)         +1
 #define STATS_CONSOLE_PROTO_COUNT  (0 STATS_CONSOLE_PROTOS(STATS_COUNT_ONE))
 #define STATS_CONSOLE_RESULT_COUNT (0 STATS_CONSOLE_RESULTS(STATS_COUNT_ONE))

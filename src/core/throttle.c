@@ -107,6 +107,17 @@ uint32_t throttle_prefix_hash(const struct throttle_params *p, const netaddr *ad
     return (uint32_t)hash_bytes(0, &pfx, sizeof pfx);
 }
 
+bool throttle_source_hashes(const struct throttle_params *p, const netaddr *addr, uint64_t seed,
+                            uint64_t *addr_hash, uint64_t *prefix_hash)
+{
+    struct tkey a, pfx;
+    if (!keys_of(p, addr, &a, &pfx))
+        return false;
+    *addr_hash = hash_bytes(seed, &a, sizeof a);
+    *prefix_hash = hash_bytes(seed, &pfx, sizeof pfx);
+    return true;
+}
+
 struct throttle *throttle_new(size_t entries, uint64_t seed)
 {
     size_t nsets = 1;

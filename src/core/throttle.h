@@ -77,6 +77,10 @@ size_t throttle_used(const struct throttle *t);     /* entries in use (a scan: t
 /* A stable hash of addr's prefix (unkeyed), for picking a lock stripe: the address and its prefix
  * always get the same one. */
 uint32_t throttle_prefix_hash(const struct throttle_params *p, const netaddr *addr);
+/* Keyed hashes of addr and of its prefix (the same address/prefix rules as the budgets): false
+ * when addr is neither IPv4 nor IPv6. The handshake shares (admission.c) use them. */
+bool throttle_source_hashes(const struct throttle_params *p, const netaddr *addr, uint64_t seed,
+                            uint64_t *addr_hash, uint64_t *prefix_hash);
 
 /* --- the known set: identities that logged in since start (a Bloom filter, 3 probes) --- */
 struct throttle_known;

@@ -9,6 +9,7 @@
  * ring callback that started the chain performs ring_conn_close once it unwinds, and the tunnel is
  * freed in on_close, which the ring calls exactly once. */
 #include "tunnel_int.h"
+#include "admission.h"
 #include "events.h"
 #include "auth.h"
 #include "console.h"
@@ -111,6 +112,8 @@ static void release_handshake_slot(struct tunnel *t)
 {
     if (t->counted_handshake) {
         t->counted_handshake = false;
+        admission_put(M(t)->admission, t->adm_slot);
+        t->adm_slot = 0;
         atomic_fetch_sub(&M(t)->handshakes, 1);
         atomic_fetch_sub_explicit(&t->wc->stats.handshakes, 1, memory_order_relaxed);
     }
@@ -142,7 +145,12 @@ static void on_timer(ring_timer *tm)
     uint64_t now = ring_now_ms(t->wc->w);
     const struct config *cfg = &M(t)->cfg;
     if (t->deadline_ms && now >= t->deadline_ms) {
-        if (t->state == T_HANDSHAKE) {
+        if (t->state == T_HANDSHAKE && !t->hello_seen &&
+            cfg->hello_timeout_ms < cfg->handshake_timeout_ms) {
+            STAT_INC(&t->wc->stats, timeout_hello);
+            peer_warn(t, "no complete ClientHello within %ums: closing", cfg->hello_timeout_ms);
+            want_close(t, RING_CLOSE_ABORT, "hello timeout");
+        } else if (t->state == T_HANDSHAKE) {
             STAT_INC(&t->wc->stats, timeout_handshake);
             peer_warn(t, "TLS handshake not done within %ums: closing", cfg->handshake_timeout_ms);
             want_close(t, RING_CLOSE_ABORT, "handshake timeout");
@@ -568,6 +576,11 @@ static void tls_plaintext(void *user, const uint8_t *p, size_t n)
 static void tls_hello(void *user, const struct tls_client_hello *ch)
 {
     struct tunnel *t = user;
+    t->hello_seen = true;
+    if (t->state == T_HANDSHAKE) {
+        t->deadline_ms = t->opened_ms + M(t)->cfg.handshake_timeout_ms;
+        arm_timer(t);
+    }
     if (log_get_level() >= LOG_DEBUG) {
         char buf[512];
         tls_client_hello_format(ch, buf, sizeof(buf));
@@ -632,11 +645,12 @@ static void format_peer(struct tunnel *t)
 }
 
 /* Caps and drain: refused connections are closed at once, before any allocation. */
-static bool admit(struct wctx *wc, ring_conn *c, bool tls)
+static bool admit(struct wctx *wc, ring_conn *c, bool tls, uint64_t *slot)
 {
     struct mpsd *m = wc->m;
     STAT_INC(&wc->stats, accepted);
     const char *why = NULL;
+    *slot = 0;
     if (atomic_load(&m->draining)) {
         STAT_INC(&wc->stats, refused_draining);
         why = "draining";
@@ -646,6 +660,21 @@ static bool admit(struct wctx *wc, ring_conn *c, bool tls)
     } else if (tls && atomic_load(&m->handshakes) >= (int64_t)m->cfg.max_handshakes) {
         STAT_INC(&wc->stats, refused_handshake_cap);
         why = "max_handshakes in flight";
+    } else if (tls) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        netaddr src = {0};
+        if (ring_conn_peer(c, (struct sockaddr *)&ss, &len) == 0)
+            netaddr_from_sockaddr((struct sockaddr *)&ss, len, &src);
+        int rc = admission_take(m->admission, &src, m->cfg.max_handshakes_per_source,
+                                m->cfg.max_handshakes_per_prefix, slot);
+        if (rc == 1) {
+            STAT_INC(&wc->stats, refused_handshake_source);
+            why = "max_handshakes_per_source in flight from this address";
+        } else if (rc == 2) {
+            STAT_INC(&wc->stats, refused_handshake_prefix);
+            why = "max_handshakes_per_prefix in flight from this network";
+        }
     }
     if (!why)
         return true;
@@ -665,7 +694,8 @@ static void open_common(ring_conn *c, bool tls)
 {
     struct wctx *wc = ring_conn_user(c);
     struct mpsd *m = wc->m;
-    if (!admit(wc, c, tls)) {
+    uint64_t slot;
+    if (!admit(wc, c, tls, &slot)) {
         ring_conn_set_user(c, NULL);
         return;
     }
@@ -711,10 +741,16 @@ static void open_common(ring_conn *c, bool tls)
             return;
         }
         t->counted_handshake = true;
+        t->adm_slot = slot;
         atomic_fetch_add(&m->handshakes, 1);
         atomic_fetch_add_explicit(&wc->stats.handshakes, 1, memory_order_relaxed);
         t->state = T_HANDSHAKE;
-        t->deadline_ms = t->opened_ms + m->cfg.handshake_timeout_ms;
+        /* until a whole ClientHello is in, the shorter hello_timeout (a silent or slowloris peer
+         * gives its handshake slot back sooner) */
+        uint32_t first = m->cfg.hello_timeout_ms < m->cfg.handshake_timeout_ms
+                             ? m->cfg.hello_timeout_ms
+                             : m->cfg.handshake_timeout_ms;
+        t->deadline_ms = t->opened_ms + first;
         arm_timer(t);
     } else if (start_apf(t) != 0) {
         want_close(t, RING_CLOSE_ABORT, "out of memory");

@@ -46,6 +46,8 @@ struct tunnel {
     uint64_t bytes_in;      /* APF bytes from the device (after TLS) */
     uint64_t bytes_out;     /* APF bytes to the device (before TLS) */
     const char *end_reason; /* symbolic, for the disconnect event ("admin", "superseded", ..) */
+    uint64_t adm_slot;      /* the source's handshake share held (admission.h), 0 if none */
+    bool hello_seen;        /* a whole ClientHello arrived: the deadline is handshake_timeout */
 };
 
 /* Performs the close a callback chain asked for (want_close), once it unwinds. */

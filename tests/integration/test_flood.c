@@ -244,3 +244,37 @@ Test(flood, tunnels_hold_and_attacks_end_by_their_deadlines, .timeout = 120)
     free(m1);
     fx_stop(&f, SIGTERM);
 }
+
+/* One source address that holds handshake slots (silent connections) gets its share of
+ * max_handshakes and no more; a genuine device from another address connects at once; the
+ * silent ones give their slots back at hello_timeout, not handshake_timeout. */
+Test(flood, one_source_gets_its_handshake_share_and_others_still_connect, .timeout = 60)
+{
+    struct fx f;
+    fx_start(&f, &(struct fx_opts){.cira = "max_handshakes_per_source = 5\n"
+                                           "max_handshakes_per_prefix = 1000\n"
+                                           "hello_timeout = 1s\n",
+                                   .admin = true});
+    struct attack a;
+    attack_start(&a, &f, "silent", "--count 20 --sources 127.0.9.9 --linger 3");
+    double t0 = now_s();
+    /* a genuine device from 127.0.0.1 while the 20 silent ones hold what they can */
+    struct proc sim;
+    sleep(1);
+    int rc = sim_run(
+        &f, &sim, "--count 1 --duration 1 --uuid-base 99999999-0000-4000-8000-0000000000aa", 20000);
+    cr_assert_eq(rc, 0, "a device from another address must connect:\n%s", sim.out);
+    cr_assert_eq(sim_field(&sim, "ready_total"), 1, "%s", sim.out);
+    cr_assert_eq(proc_wait_exit(&a.p, 20000), 0, "%s", a.p.out);
+    attack_summary(&a);
+    cr_expect_eq(
+        scrape(&f, "mpsd_device_connections_refused_total{reason=\"max_handshakes_per_source\"}"),
+        15, "20 silent connections, a share of 5");
+    cr_expect_eq(scrape(&f, "mpsd_tunnel_timeouts_total{phase=\"hello\"}"), 5,
+                 "the 5 admitted give their slots back at hello_timeout");
+    cr_expect_eq(scrape(&f, "mpsd_tunnel_timeouts_total{phase=\"handshake\"}"), 0);
+    cr_expect_lt(now_s() - t0, 30);
+    cr_expect_eq(scrape(&f, "mpsd_tls_handshakes_in_flight"), 0, "every slot given back");
+    json_decref(a.sum);
+    fx_stop(&f, SIGTERM);
+}
