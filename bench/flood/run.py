@@ -308,8 +308,14 @@ def evaluate(a, v):
                         g("half_open_login", "refused") + genuine_refused)
     hs_admitted = (g("silent", "admitted") + g("slowloris", "admitted") +
                    g("hello_flood", "server_hello"))
-    refused = d('mpsd_device_connections_refused_total{reason="max_handshakes"}')
-    t_hs = d('mpsd_tunnel_timeouts_total{phase="handshake"}')
+    refused_cap = d('mpsd_device_connections_refused_total{reason="max_handshakes"}')
+    refused_src = d('mpsd_device_connections_refused_total{reason="max_handshakes_per_source"}')
+    refused_pfx = d('mpsd_device_connections_refused_total{reason="max_handshakes_per_prefix"}')
+    refused = refused_cap + refused_src + refused_pfx
+    # hello_timeout ends a slot holder that never sent a whole ClientHello: a handshake timeout
+    # that came early
+    t_hello = d('mpsd_tunnel_timeouts_total{phase="hello"}')
+    t_hs = d('mpsd_tunnel_timeouts_total{phase="handshake"}') + t_hello
     t_login = d('mpsd_tunnel_timeouts_total{phase="login"}')
     t_ka = d('mpsd_tunnel_timeouts_total{phase="keepalive"}')
     not_tls = d('mpsd_tls_handshake_failures_total{reason="not_tls"}')
@@ -329,10 +335,13 @@ def evaluate(a, v):
         "accepted": {"mpsd": acc, "attack connections": attack_conns,
                      "genuine connections (amtsim started)": genuine_conns,
                      "ok": acc == attack_conns + genuine_conns},
-        "every_accept_accounted": {"refused_max_handshakes": refused, "tls_ok": tls_ok,
+        "every_accept_accounted": {"refused_max_handshakes": refused_cap,
+                                   "refused_per_source": refused_src,
+                                   "refused_per_prefix": refused_pfx, "tls_ok": tls_ok,
                                    "tls_failed": tls_failed,
                                    "ok": acc == refused + tls_ok + tls_failed},
-        "tls_failed_split": {"not_tls": not_tls, "handshake_timeouts": t_hs,
+        "tls_failed_split": {"not_tls": not_tls, "handshake_and_hello_timeouts": t_hs,
+                             "of which hello_timeout": t_hello,
                              "other (resets during handshake)": tls_failed - not_tls - t_hs,
                              "ok": tls_failed >= not_tls + t_hs},
         "handshake_timeouts": {"mpsd": t_hs, "hello admitted (ServerHello seen)":
@@ -353,7 +362,8 @@ def evaluate(a, v):
                                g("half_open_login", "vanished") +
                                g("half_open_login", "login_failed")},
         "not_tls": {"mpsd": not_tls, "garbage sent": G, "ok": 0 < not_tls <= G},
-        "refused_max_handshakes": {"mpsd": refused, "observed resets by clients (estimate)":
+        "refused_max_handshakes": {"mpsd (cap + per source + per prefix)": refused,
+                                   "observed resets by clients (estimate)":
                                    observed_refused, "ok": refused > 0},
     }
     held = a.devices + a.probes

@@ -193,10 +193,15 @@ Test(flood, tunnels_hold_and_attacks_end_by_their_deadlines, .timeout = 120)
      * where mpsd answers (hello: a ServerHello; tls-stall: TLS up): a silent socket is reset
      * either way, so for those the sums are checked. */
     double acc = D("mpsd_device_connections_accepted_total");
-    double refused = D("mpsd_device_connections_refused_total{reason=\"max_handshakes\"}");
+    double refused =
+        D("mpsd_device_connections_refused_total{reason=\"max_handshakes\"}") +
+        D("mpsd_device_connections_refused_total{reason=\"max_handshakes_per_source\"}") +
+        D("mpsd_device_connections_refused_total{reason=\"max_handshakes_per_prefix\"}");
     double tls_ok = D("mpsd_tls_handshakes_total{result=\"ok\"}");
     double tls_failed = D("mpsd_tls_handshakes_total{result=\"failed\"}");
-    double t_hs = D("mpsd_tunnel_timeouts_total{phase=\"handshake\"}");
+    /* hello_timeout ends a slot holder without a whole ClientHello early: a handshake timeout */
+    double t_hs = D("mpsd_tunnel_timeouts_total{phase=\"handshake\"}") +
+                  D("mpsd_tunnel_timeouts_total{phase=\"hello\"}");
     double not_tls = D("mpsd_tls_handshake_failures_total{reason=\"not_tls\"}");
     cr_expect_eq(acc, connected, "accepted %g, attack connections %lld", acc, connected);
     cr_expect_eq(acc, refused + tls_ok + tls_failed, "every accept is refused, TLS ok or failed");
