@@ -60,6 +60,8 @@ def parse():
     ap.add_argument("--settle", type=float, default=30, help="churn: RSS watched after leave")
     ap.add_argument("--fleet-bytes-per-conn", type=int, default=64 << 20,
                     help="fleet: bytes each console channel moves each way")
+    ap.add_argument("--default-source-caps", action="store_true",
+                    help="keep mpsd's max_handshakes_per_source/prefix (default: lifted to 2048)")
     ap.add_argument("--plot", default=None, help="PNG chart of tunnels, RSS, CPU over time")
     ap.add_argument("--out", default=None, help="also write the JSON here")
     g = ap.add_argument_group("another MPS")
@@ -164,7 +166,7 @@ def main():
                 res["scenarios"][name] = sc.churn(ctx)
             elif name == "fleet":
                 res["scenarios"][name] = sc.fleet_day(ctx)
-        except Exception as e:  # one scenario's failure must not lose the others' figures
+        except (Exception, SystemExit) as e:  # one failure must not lose the others' figures
             import traceback
             traceback.print_exc()
             res["scenarios"][name] = {"error": f"{type(e).__name__}: {e}"}

@@ -58,6 +58,7 @@ def connect_storm(ctx, cert):
         srv.stop()
     sums = out["summaries"]
     r = {"cert_type": cert, "devices": n, "ready": out["ready_total"],
+         "server_source_caps": getattr(srv, "source_caps", None),
          "all_ready": ready_s is not None, "wall_to_all_ready_s": round(ready_s or 0, 2),
          "tunnels_per_s": round(sum(s.get("tunnels_per_s") or 0 for s in sums), 1),
          "client_handshake_ms": {"p50": sums[0].get("handshake_ms_p50"),
