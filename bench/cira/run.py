@@ -39,7 +39,8 @@ def main():
     pw = "Bench-P@ss1"
     mpsdbench.make_group_credentials(passwd, tmp, pw)
     port = free_port()
-    mpsdbench.write_config(tmp, port, a.workers, a.devices + 1000)
+    mpsdbench.write_config(tmp, port, a.workers, a.devices + 1000,
+                           extra_cira=mpsdbench.LIFT_SOURCE_CAPS)
     log = open(f"{tmp}/mpsd.log", "w")
     srv = subprocess.Popen([mpsd, "--config", f"{tmp}/mpsd.conf"], stdout=log, stderr=log)
     sim = None

@@ -658,6 +658,9 @@ static int cmd_tput(const struct target *t, unsigned first, unsigned nconns, uin
            timed_out ? "true" : "false", verify_errors, early_eof, wakeups);
     cpu_json("client_");
     printf("}\n");
+    close(ep); /* the connections were closed above */
+    free(cs);
+    free(rbuf);
     return verify_errors || early_eof ? 1 : 0; /* timed out: a figure, not an error */
 }
 

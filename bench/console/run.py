@@ -176,6 +176,8 @@ listen = 127.0.0.1:{cira_port}
 cert = {tmp}/certs/server.pem
 key = {tmp}/certs/server.key
 max_tunnels = {a.devices + 1000}
+max_handshakes_per_source = 1000000
+max_handshakes_per_prefix = 1000000
 {extra_cira}[devices]
 credentials = {tmp}/credentials
 group_auth = true

@@ -61,6 +61,8 @@ log_level = info
 listen = 127.0.0.1:{port}
 cert = {tmp}/certs/server.pem
 key = {tmp}/certs/server.key
+max_handshakes_per_source = 1000000
+max_handshakes_per_prefix = 1000000
 [devices]
 credentials = {tmp}/credentials
 login_throttle = {"true" if throttle else "false"}

@@ -81,11 +81,14 @@ void fx_start(struct fx *f, const struct fx_opts *o)
              "[mpsd]\nname = 127.0.0.1\nlock_file = %s/lock\nworkers = %d\nlog_level = %s\n%s"
              "[cira]\nlisten = 127.0.0.1:%d\ncert = %s/server.pem\nkey = %s/server.key\n"
              "keepalive_interval = 1s\nkeepalive_timeout = 3s\nhandshake_timeout = 2s\n"
-             "login_timeout = 3s\ndrain_timeout = 3s\n%s%s"
+             "login_timeout = 3s\ndrain_timeout = 3s\n"
+             "max_handshakes_per_source = %u\nmax_handshakes_per_prefix = %u\n%s%s"
              "[devices]\ncredentials = %s\ngroup_auth = %s\n%s%s%s",
              f->dir, o->workers > 0 ? o->workers : 2, o->debug ? "debug" : "info",
-             o->mpsd ? o->mpsd : "", f->port, f->certs, f->certs, plain, o->cira ? o->cira : "",
-             path, o->no_group ? "false" : "true", o->devices ? o->devices : "", console, admin);
+             o->mpsd ? o->mpsd : "", f->port, f->certs, f->certs,
+             o->hs_per_source ? o->hs_per_source : 1000000u,
+             o->hs_per_prefix ? o->hs_per_prefix : 1000000u, plain, o->cira ? o->cira : "", path,
+             o->no_group ? "false" : "true", o->devices ? o->devices : "", console, admin);
     snprintf(f->conf, sizeof(f->conf), "%s/mpsd.conf", f->dir);
     write_file(f->conf, text);
 

@@ -35,6 +35,9 @@ struct fx_opts {
     const char *mpsd;          /* extra [mpsd] lines */
     bool admin;                /* an [admin] section: listen = 127.0.0.1:<admin_port> */
     const char *admin_extra;   /* extra [admin] lines */
+    /* [cira] max_handshakes_per_source / _per_prefix (0: 1,000,000: tests connect hundreds of
+     * devices from one address at once) */
+    unsigned hs_per_source, hs_per_prefix;
 };
 
 /* Every mpsd a test starts (tests/process/proc.c) runs with its own MPSD_TEST_INSTANCE scope unless

@@ -256,9 +256,9 @@ Test(flood, tunnels_hold_and_attacks_end_by_their_deadlines, .timeout = 120)
 Test(flood, one_source_gets_its_handshake_share_and_others_still_connect, .timeout = 60)
 {
     struct fx f;
-    fx_start(&f, &(struct fx_opts){.cira = "max_handshakes_per_source = 5\n"
-                                           "max_handshakes_per_prefix = 1000\n"
-                                           "hello_timeout = 1s\n",
+    fx_start(&f, &(struct fx_opts){.cira = "hello_timeout = 1s\n",
+                                   .hs_per_source = 5,
+                                   .hs_per_prefix = 1000,
                                    .admin = true});
     struct attack a;
     attack_start(&a, &f, "silent", "--count 20 --sources 127.0.9.9 --linger 3");
