@@ -23,11 +23,6 @@
 #include <strings.h>
 #include <time.h>
 
-static struct mpsd *M(const struct tunnel *t)
-{
-    return t->wc->m;
-}
-
 #define PEER_LOG_PER_SEC 100
 
 bool wctx_peer_log_ok(struct wctx *wc)
@@ -50,15 +45,6 @@ bool wctx_peer_log_ok(struct wctx *wc)
     return false;
 }
 
-/* The fields of every line about t: its peer address and, once known, its GUID. */
-#define TF(t) LF(.peer = (t)->peer, .guid = (t)->has_guid ? (t)->guid_str : NULL)
-
-#define peer_warn(t, ...)                                                                          \
-    do {                                                                                           \
-        if (wctx_peer_log_ok((t)->wc))                                                             \
-            log_kv(LOG_WARN, TF(t), __VA_ARGS__);                                                  \
-    } while (0)
-
 /* Why a tunnel ends: the texts logged, and the symbolic reasons of the disconnect event. The
  * texts are named so that want_close can tell them by address. */
 static const char WHY_KEEPALIVE[] = "keep-alive timeout";
@@ -69,7 +55,7 @@ static const char WHY_TLS_ERROR[] = "TLS error";
 static const char WHY_DEVICE_CLOSED[] = "device closed the connection";
 static const char WHY_DRAIN[] = "mpsd shutting down";
 static const char WHY_CLOSE_NOTIFY[] = "TLS close_notify";
-static const char WHY_SUPERSEDED[] = "superseded";
+const char tunnel_why_superseded[] = "superseded";
 static const char WHY_SEND_FAILED[] = "send failed";
 static const struct {
     const char *why, *reason;
@@ -82,12 +68,12 @@ static const struct {
     {WHY_DEVICE_CLOSED, "device_closed"},
     {WHY_DRAIN, "drain"},
     {WHY_CLOSE_NOTIFY, "device_closed"},
-    {WHY_SUPERSEDED, "superseded"},
+    {tunnel_why_superseded, "superseded"},
     {WHY_SEND_FAILED, "send_failed"},
 };
 
 /* Marks the tunnel for closing; the first reason given is the one logged. */
-static void want_close(struct tunnel *t, int how, const char *why)
+void tunnel_want_close(struct tunnel *t, int how, const char *why)
 {
     for (size_t i = 0; !t->end_reason && i < sizeof(end_reasons) / sizeof(end_reasons[0]); i++)
         if (why == end_reasons[i].why)
@@ -121,7 +107,7 @@ static void release_handshake_slot(struct tunnel *t)
 
 /* --- timers --- */
 
-static void arm_timer(struct tunnel *t)
+void tunnel_arm_timer(struct tunnel *t)
 {
     uint64_t now = ring_now_ms(t->wc->w), due = UINT64_MAX;
     if (t->deadline_ms)
@@ -149,26 +135,26 @@ static void on_timer(ring_timer *tm)
             cfg->hello_timeout_ms < cfg->handshake_timeout_ms) {
             STAT_INC(&t->wc->stats, timeout_hello);
             peer_warn(t, "no complete ClientHello within %ums: closing", cfg->hello_timeout_ms);
-            want_close(t, RING_CLOSE_ABORT, "hello timeout");
+            tunnel_want_close(t, RING_CLOSE_ABORT, "hello timeout");
         } else if (t->state == T_HANDSHAKE) {
             STAT_INC(&t->wc->stats, timeout_handshake);
             peer_warn(t, "TLS handshake not done within %ums: closing", cfg->handshake_timeout_ms);
-            want_close(t, RING_CLOSE_ABORT, "handshake timeout");
+            tunnel_want_close(t, RING_CLOSE_ABORT, "handshake timeout");
         } else {
             STAT_INC(&t->wc->stats, timeout_login);
             peer_warn(t, "APF login not done within %ums: closing", cfg->login_timeout_ms);
             apf_session_disconnect(t->apf, APF_DISC_CONNECTION_TIMED_OUT);
-            want_close(t, RING_CLOSE_GRACEFUL, "login timeout");
+            tunnel_want_close(t, RING_CLOSE_GRACEFUL, "login timeout");
         }
         tunnel_apply_close(t);
         return;
     }
     if (t->apf && apf_session_tick(t->apf, now) != APF_OK) {
-        want_close(t, RING_CLOSE_GRACEFUL, "APF session ended");
+        tunnel_want_close(t, RING_CLOSE_GRACEFUL, "APF session ended");
         tunnel_apply_close(t);
         return;
     }
-    arm_timer(t);
+    tunnel_arm_timer(t);
 }
 
 /* --- APF callbacks --- */
@@ -193,7 +179,7 @@ static int apf_send(apf_session *s, const uint8_t *msg, size_t len, void *user)
     STAT_INC(&t->wc->stats, send_overflow);
     peer_warn(t, "more than %u bytes queued toward the device: dropping the tunnel",
               2 * M(t)->cfg.max_buffered);
-    want_close(t, RING_CLOSE_ABORT, WHY_SEND_OVERFLOW);
+    tunnel_want_close(t, RING_CLOSE_ABORT, WHY_SEND_OVERFLOW);
     return -1;
 }
 
@@ -207,263 +193,13 @@ static void apf_on_version(apf_session *s, const apf_version_info *v, void *user
     log_kv_debug(TF(t), "APF %u.%u trigger %u", v->major, v->minor, v->trigger);
 }
 
-static bool register_device(struct tunnel *t);
-
-static void auth_decide(struct tunnel *t, creds_status st, bool cached)
-{
-    struct wctx *wc = t->wc;
-    bool ok = false;
-    stats_observe(&wc->stats, HIST_LOGIN, stats_now_us() - t->tls_up_us);
-    switch (st) {
-    case CREDS_OK:
-        ok = true;
-        t->authed = true;
-        STAT_INC(&wc->stats, auth_ok);
-        log_kv_debug(TF(t), "login accepted%s", cached ? " (cached)" : "");
-        break;
-    case CREDS_UNKNOWN_DEVICE:
-        if (atomic_load_explicit(&M(t)->auto_enroll, memory_order_relaxed)) {
-            ok = true;
-            t->authed = true;
-            STAT_INC(&wc->stats, auth_enrolled);
-            log_kv(LOG_INFO, TF(t), "unknown GUID accepted by auto_enroll");
-        } else {
-            STAT_INC(&wc->stats, auth_unknown_device);
-            peer_warn(t, "login refused: unknown device (not in credentials)");
-        }
-        break;
-    case CREDS_BAD_USERNAME:
-        STAT_INC(&wc->stats, auth_bad_username);
-        peer_warn(t, "login refused: wrong username");
-        break;
-    case CREDS_BAD_PASSWORD:
-        STAT_INC(&wc->stats, auth_bad_password);
-        peer_warn(t, "login refused: wrong password");
-        break;
-    case CREDS_ERROR:
-    case CREDS_NEED_ARGON2: /* not an answer from creds_check */
-        STAT_INC(&wc->stats, auth_error);
-        log_kv(LOG_ERROR, TF(t), "login refused: credential check failed (out of memory?)");
-        break;
-    }
-    if (ok && !register_device(t)) {
-        ok = false; /* a device no console could find is not worth a tunnel */
-        STAT_INC(&wc->stats, auth_error);
-    }
-    if (!ok)
-        want_close(t, RING_CLOSE_GRACEFUL, "login refused");
-    apf_session_auth_result(t->apf, ok);
-}
-
-static void auth_answered(struct wctx *wc, uint64_t conn_id, const struct auth_res *res)
-{
-    ring_conn *c = ring_conn_find(wc->w, conn_id);
-    struct tunnel *t = c ? ring_conn_user(c) : NULL;
-    if (t && t->auth_pending && t->close_how < 0) {
-        t->auth_pending = false;
-        snprintf(t->group, sizeof(t->group), "%s", res->group);
-        auth_decide(t, (creds_status)res->status, res->cached);
-        if (t->close_how < 0)
-            arm_timer(t); /* the answer let APF run what the device pipelined: settle timer */
-        tunnel_apply_close(t);
-    }
-}
-
-static void apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
-{
-    struct tunnel *t = user;
-    struct wctx *wc = t->wc;
-    if (!strcmp(req->method, APF_METHOD_NONE)) {
-        /* apf.md 6.2: method none only with a verified client certificate bound to the TLS
-         * session, and only for the device that certificate names: its subject CN must be the
-         * GUID the device claims. Any other certificate from the CA proves nothing about it. */
-        guid cert_guid;
-        if (t->peer_cert && t->has_guid &&
-            guid_parse(t->peer_cn, strlen(t->peer_cn), &cert_guid) == 0 &&
-            guid_eq(&cert_guid, &t->guid)) {
-            t->authed = true;
-            auth_decide(t, CREDS_OK, false);
-        } else {
-            STAT_INC(&wc->stats, auth_bad_password);
-            peer_warn(t, "login refused: method none needs a client certificate whose CN is the "
-                         "device GUID");
-            want_close(t, RING_CLOSE_GRACEFUL, "login refused");
-            apf_session_auth_result(s, false);
-        }
-        return;
-    }
-    struct auth_req rq = {.kind = AUTH_DEVICE,
-                          .device = req->version ? req->version->id : t->guid,
-                          .user = req->user,
-                          .ulen = req->user_len,
-                          .pw = req->password,
-                          .pwlen = req->password_len,
-                          .conn_id = t->conn_id,
-                          .deadline_ms = t->deadline_ms ? t->deadline_ms : 0};
-    netaddr peer;
-    if (netaddr_from_sockaddr((const struct sockaddr *)&t->peer_sa, sizeof(t->peer_sa), &peer) == 0)
-        rq.peer = &peer; /* its failure budget (docs/credentials.md, "Login throttling") */
-    struct auth_res res;
-    int rc = auth_check(wc, &rq, auth_answered, &res);
-    if (rc == 1 && res.throttled == AUTH_THROTTLE_POOL) {
-        /* mpsd's load, not the device's fault: the answer a full queue gets */
-        STAT_INC(&wc->stats, auth_throttled_pool);
-        peer_warn(t, "login refused: throttled: first-time credential checks fill their share "
-                     "of the auth pool");
-        want_close(t, RING_CLOSE_GRACEFUL, "auth queue full");
-        apf_session_disconnect(s, APF_DISC_TEMPORARILY_UNAVAILABLE);
-    } else if (rc == 1 && res.throttled != AUTH_THROTTLE_NONE) {
-        /* refused before argon2, answered like a wrong password: USERAUTH_FAILURE, DISCONNECT */
-        if (res.throttled == AUTH_THROTTLE_SOURCE) {
-            STAT_INC(&wc->stats, auth_throttled_source);
-            peer_warn(t, "login refused: throttled: too many wrong passwords from this address");
-        } else {
-            STAT_INC(&wc->stats, auth_throttled_prefix);
-            peer_warn(t, "login refused: throttled: too many wrong passwords from this address's "
-                         "network (/24 or /56)");
-        }
-        want_close(t, RING_CLOSE_GRACEFUL, "login refused");
-        apf_session_auth_result(s, false);
-    } else if (rc == 1) {
-        snprintf(t->group, sizeof(t->group), "%s", res.group);
-        auth_decide(t, (creds_status)res.status, res.cached);
-    } else if (rc == 0) {
-        t->auth_pending = true;
-    } else if (rc == -EAGAIN) {
-        STAT_INC(&wc->stats, auth_busy);
-        peer_warn(t, "login refused: too many credential checks queued");
-        want_close(t, RING_CLOSE_GRACEFUL, "auth queue full");
-        apf_session_disconnect(s, APF_DISC_TEMPORARILY_UNAVAILABLE);
-    } else {
-        auth_decide(t, CREDS_ERROR, false);
-    }
-}
-
-/* --- the directory --- */
-
-struct supersede_msg {
-    ring_msg msg;
-    uint64_t tunnel_id, generation;
-    char new_peer[NETADDR_STRLEN];
-};
-
-static void supersede_run(ring_worker *w, ring_msg *msg)
-{
-    struct supersede_msg *sm = (struct supersede_msg *)msg;
-    ring_conn *c = ring_conn_find(w, sm->tunnel_id);
-    struct tunnel *t = c ? ring_conn_user(c) : NULL;
-    if (t && t->serial == sm->generation && t->close_how < 0) {
-        STAT_INC(&t->wc->stats, superseded);
-        log_kv(LOG_INFO, TF(t), "superseded by a new login from %s: closing the old tunnel",
-               sm->new_peer);
-        t->registered = false; /* the directory already names the new tunnel */
-        if (t->apf)
-            apf_session_disconnect(t->apf, APF_DISC_BY_APPLICATION);
-        want_close(t, RING_CLOSE_GRACEFUL, WHY_SUPERSEDED);
-        tunnel_apply_close(t);
-    }
-    free(sm);
-}
-
-void tunnel_supersede(struct mpsd *m, const dir_entry *old, const char *new_peer)
-{
-    if (old->worker >= m->nworkers)
-        return;
-    struct supersede_msg *sm = calloc(1, sizeof(*sm));
-    if (!sm)
-        return;
-    sm->msg.fn = supersede_run;
-    sm->tunnel_id = old->tunnel_id;
-    sm->generation = old->generation;
-    snprintf(sm->new_peer, sizeof(sm->new_peer), "%s", new_peer);
-    if (ring_post(m->workers[old->worker].w, &sm->msg) != 0)
-        free(sm);
-}
-
-/* An event for /api/v1/events (built only while someone listens). */
-static void tunnel_event(struct tunnel *t, enum admin_event_kind kind, const char *reason)
-{
-    struct event_bus *b = M(t)->events;
-    if (!event_bus_wanted(b))
-        return;
-    struct admin_event ev = {.kind = (uint8_t)kind, .guid = t->guid, .reason = reason};
-    netaddr_from_sockaddr((const struct sockaddr *)&t->peer_sa, sizeof(t->peer_sa), &ev.peer);
-    const char *host = t->apf ? apf_session_hostname(t->apf) : NULL;
-    log_sanitize(host ? host : "", ev.host, sizeof(ev.host));
-    event_bus_emit(b, t->wc->index, &ev);
-}
-
-/* Enters the device in the directory (superseding an older tunnel of its GUID); false when it
- * could not be entered (logged). */
-static bool register_device(struct tunnel *t)
-{
-    dir_entry e = {0}, old;
-    e.guid = t->guid;
-    e.worker = t->wc->index;
-    e.tunnel_id = t->conn_id;
-    e.generation = t->serial;
-    e.connected_since = (int64_t)time(NULL);
-    e.peer = t->peer_sa;
-    int rc = dir_register(M(t)->directory, &e, &old);
-    if (rc < 0) {
-        log_kv(LOG_ERROR, TF(t), "login refused: directory: %s", strerror(-rc));
-        return false;
-    }
-    t->registered = true;
-    t->since_unix = e.connected_since;
-    if (rc == 1) {
-        tunnel_supersede(M(t), &old, t->peer);
-        tunnel_event(t, EV_SUPERSEDE, "a new login of the same GUID replaced the live tunnel");
-    }
-    return true;
-}
-
-static void apf_on_ready(apf_session *s, void *user)
-{
-    struct tunnel *t = user;
-    const char *host = apf_session_hostname(s);
-    char host_log[DIR_HOSTNAME_MAX + 1];
-    log_sanitize(host ? host : "", host_log, sizeof(host_log)); /* device-chosen bytes */
-    if (t->registered && host && *host) {
-        /* a device that registers an IP literal is found by it in its one canonical form */
-        char canon[NETADDR_STRLEN];
-        netaddr ip;
-        const char *name = host;
-        if (netaddr_from_host(host, strlen(host), 0, &ip) == 0) {
-            netaddr_format_host(&ip, canon, sizeof(canon));
-            name = canon;
-        }
-        int rc = dir_set_hostname(M(t)->directory, &t->guid, t->wc->index, t->conn_id, t->serial,
-                                  name, strlen(name));
-        if (rc < 0 && rc != -ESTALE)
-            peer_warn(t, "hostname '%s' not registered: %s", host_log, strerror(-rc));
-    }
-    uint32_t ports[16];
-    size_t np = apf_session_ports(s, ports, 16);
-    char plist[128] = "";
-    for (size_t i = 0, n = 0; i < np && i < 16 && n < sizeof(plist); i++)
-        n += (size_t)snprintf(plist + n, sizeof(plist) - n, "%s%u", i ? "," : "", ports[i]);
-    char tlsdesc[96] = "plain";
-    struct tls_conn_info info;
-    if (t->tls && tls_conn_info(t->tls, &info) == 0)
-        snprintf(tlsdesc, sizeof(tlsdesc), "%s %s%s", tls_version_name(info.version), info.cipher,
-                 info.resumed ? " resumed" : "");
-    t->state = T_READY;
-    t->deadline_ms = 0;
-    STAT_INC(&t->wc->stats, tunnels_ready);
-    atomic_fetch_add_explicit(&t->wc->stats.ready, 1, memory_order_relaxed);
-    if (t->registered)
-        tunnel_event(t, EV_CONNECT, NULL);
-    log_kv(LOG_INFO, TF(t), "ready: host '%s' ports %s (%s)", host_log, plist, tlsdesc);
-}
-
 static void apf_on_disconnect(apf_session *s, uint32_t reason, void *user)
 {
     struct tunnel *t = user;
     (void)s;
     STAT_INC(&t->wc->stats, peer_disconnects);
     log_kv(LOG_INFO, TF(t), "sent DISCONNECT %s (%u)", apf_disconnect_reason_name(reason), reason);
-    want_close(t, RING_CLOSE_GRACEFUL, WHY_DEVICE_DISCONNECT);
+    tunnel_want_close(t, RING_CLOSE_GRACEFUL, WHY_DEVICE_DISCONNECT);
 }
 
 static void apf_on_error(apf_session *s, int err, unsigned msg_type, void *user)
@@ -474,12 +210,12 @@ static void apf_on_error(apf_session *s, int err, unsigned msg_type, void *user)
         STAT_INC(&t->wc->stats, timeout_idle);
         peer_warn(t, "silent for more than %ums: dropping the tunnel",
                   M(t)->cfg.keepalive_timeout_ms);
-        want_close(t, RING_CLOSE_GRACEFUL, WHY_KEEPALIVE);
+        tunnel_want_close(t, RING_CLOSE_GRACEFUL, WHY_KEEPALIVE);
         return;
     }
     if (err == APF_ERR_AUTH_FAILED || err == APF_ERR_CALLBACK) {
-        want_close(t, err == APF_ERR_CALLBACK ? RING_CLOSE_ABORT : RING_CLOSE_GRACEFUL,
-                   err == APF_ERR_CALLBACK ? WHY_SEND_FAILED : "login refused");
+        tunnel_want_close(t, err == APF_ERR_CALLBACK ? RING_CLOSE_ABORT : RING_CLOSE_GRACEFUL,
+                          err == APF_ERR_CALLBACK ? WHY_SEND_FAILED : "login refused");
         return;
     }
     STAT_INC(&t->wc->stats, apf_errors);
@@ -487,7 +223,7 @@ static void apf_on_error(apf_session *s, int err, unsigned msg_type, void *user)
         STAT_INC(&t->wc->stats, apf_error_by_code[-err]);
     peer_warn(t, "APF protocol error: %s%s%s: closing", apf_strerror(err), msg_type ? " in " : "",
               msg_type ? apf_msg_type_name(msg_type) : "");
-    want_close(t, RING_CLOSE_GRACEFUL, WHY_APF_ERROR);
+    tunnel_want_close(t, RING_CLOSE_GRACEFUL, WHY_APF_ERROR);
 }
 
 /* APF bytes as hex+ASCII lines (passwords masked by the APF engine): every tunnel's at debug
@@ -511,8 +247,8 @@ static void apf_debug(apf_session *s, int direction, const uint8_t *p, size_t n,
 static const apf_callbacks apf_cbs = {
     .send = apf_send,
     .on_version = apf_on_version,
-    .on_auth = apf_on_auth,
-    .on_ready = apf_on_ready,
+    .on_auth = tunnel_apf_on_auth,
+    .on_ready = tunnel_apf_on_ready,
     .on_channel_open = tunnel_apf_on_channel_open,
     .on_channel_open_failed = tunnel_apf_on_channel_open_failed,
     .on_channel_data = tunnel_apf_on_channel_data,
@@ -543,7 +279,7 @@ static int start_apf(struct tunnel *t)
     apf_session_set_debug(t->apf, apf_debug, t);
     t->state = T_LOGIN;
     t->deadline_ms = ring_now_ms(t->wc->w) + cfg->login_timeout_ms;
-    arm_timer(t);
+    tunnel_arm_timer(t);
     return 0;
 }
 
@@ -567,9 +303,9 @@ static void tls_plaintext(void *user, const uint8_t *p, size_t n)
         STAT_INC(&t->wc->stats, apf_errors);
         STAT_INC(&t->wc->stats, apf_error_by_code[-APF_ERR_NOT_APF]);
         peer_warn(t, "sent HTTP, not APF, inside TLS: closing");
-        want_close(t, RING_CLOSE_ABORT, "not APF");
+        tunnel_want_close(t, RING_CLOSE_ABORT, "not APF");
     } else if (rc < 0) {
-        want_close(t, RING_CLOSE_GRACEFUL, "APF session ended");
+        tunnel_want_close(t, RING_CLOSE_GRACEFUL, "APF session ended");
     }
 }
 
@@ -579,7 +315,7 @@ static void tls_hello(void *user, const struct tls_client_hello *ch)
     t->hello_seen = true;
     if (t->state == T_HANDSHAKE) {
         t->deadline_ms = t->opened_ms + M(t)->cfg.handshake_timeout_ms;
-        arm_timer(t);
+        tunnel_arm_timer(t);
     }
     if (log_get_level() >= LOG_DEBUG) {
         char buf[512];
@@ -621,7 +357,7 @@ static void tls_handshake_done(void *user, struct tls_conn *c)
                      info.resumed ? " (resumed)" : "");
     }
     if (start_apf(t) != 0)
-        want_close(t, RING_CLOSE_ABORT, "out of memory");
+        tunnel_want_close(t, RING_CLOSE_ABORT, "out of memory");
 }
 
 /* --- ring callbacks --- */
@@ -736,7 +472,7 @@ static void open_common(ring_conn *c, bool tls)
         t->tls = ctx ? tls_conn_new(ctx, &io) : NULL;
         tls_ctx_unref(ctx);
         if (!t->tls) {
-            want_close(t, RING_CLOSE_ABORT, "out of memory");
+            tunnel_want_close(t, RING_CLOSE_ABORT, "out of memory");
             tunnel_apply_close(t);
             return;
         }
@@ -751,9 +487,9 @@ static void open_common(ring_conn *c, bool tls)
                              ? m->cfg.hello_timeout_ms
                              : m->cfg.handshake_timeout_ms;
         t->deadline_ms = t->opened_ms + first;
-        arm_timer(t);
+        tunnel_arm_timer(t);
     } else if (start_apf(t) != 0) {
-        want_close(t, RING_CLOSE_ABORT, "out of memory");
+        tunnel_want_close(t, RING_CLOSE_ABORT, "out of memory");
         tunnel_apply_close(t);
     }
 }
@@ -779,9 +515,9 @@ static void on_data(ring_conn *c, const uint8_t *p, size_t n)
         int rc = tls_conn_feed(t->tls, p, n);
         if (rc == TLS_E_WANT_WRITE) {
             STAT_INC(&t->wc->stats, send_overflow);
-            want_close(t, RING_CLOSE_ABORT, WHY_SEND_OVERFLOW);
+            tunnel_want_close(t, RING_CLOSE_ABORT, WHY_SEND_OVERFLOW);
         } else if (rc == TLS_E_CLOSED) {
-            want_close(t, RING_CLOSE_GRACEFUL, WHY_CLOSE_NOTIFY);
+            tunnel_want_close(t, RING_CLOSE_GRACEFUL, WHY_CLOSE_NOTIFY);
         } else if (rc < 0 && rc != TLS_E_AGAIN) {
             if (!tls_conn_handshake_done(t->tls)) {
                 STAT_INC(&t->wc->stats, tls_failed);
@@ -790,11 +526,11 @@ static void on_data(ring_conn *c, const uint8_t *p, size_t n)
             } else {
                 peer_warn(t, "TLS error: %s", tls_conn_error(t->tls));
             }
-            want_close(t, RING_CLOSE_ABORT, WHY_TLS_ERROR);
+            tunnel_want_close(t, RING_CLOSE_ABORT, WHY_TLS_ERROR);
         }
     }
     if (t->close_how < 0 && t->apf)
-        arm_timer(t); /* the engine's idle deadline moved with the bytes just received */
+        tunnel_arm_timer(t); /* the engine's idle deadline moved with the bytes just received */
     tunnel_apply_close(t);
 }
 
@@ -802,7 +538,7 @@ static void on_eof(ring_conn *c)
 {
     struct tunnel *t = ring_conn_user(c);
     if (t) {
-        want_close(t, RING_CLOSE_GRACEFUL, WHY_DEVICE_CLOSED);
+        tunnel_want_close(t, RING_CLOSE_GRACEFUL, WHY_DEVICE_CLOSED);
         tunnel_apply_close(t);
     } else {
         ring_conn_close(c, RING_CLOSE_GRACEFUL);
@@ -860,7 +596,7 @@ void tunnel_drain_worker(struct wctx *wc)
             apf_session_disconnect(t->apf, APF_DISC_BY_APPLICATION);
         if (t->tls && tls_conn_handshake_done(t->tls))
             tls_conn_shutdown(t->tls);
-        want_close(
+        tunnel_want_close(
             t, t->tls && !tls_conn_handshake_done(t->tls) ? RING_CLOSE_ABORT : RING_CLOSE_GRACEFUL,
             WHY_DRAIN);
         tunnel_apply_close(t);

@@ -8,8 +8,6 @@
 #include <errno.h>
 #include <string.h>
 
-#define TF(t) LF(.peer = (t)->peer, .guid = (t)->has_guid ? (t)->guid_str : NULL)
-
 int devinfo_guid_cmp(const guid *a, const guid *b)
 {
     return memcmp(a->b, b->b, sizeof(a->b));

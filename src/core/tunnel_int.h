@@ -4,6 +4,8 @@
 #define MPSD_TUNNEL_INT_H
 
 #include "tunnel.h"
+#include "events.h"
+#include "log.h"
 #include "netaddr.h"
 
 enum tstate { T_HANDSHAKE, T_LOGIN, T_READY };
@@ -49,6 +51,32 @@ struct tunnel {
     uint64_t adm_slot;      /* the source's handshake share held (admission.h), 0 if none */
     bool hello_seen;        /* a whole ClientHello arrived: the deadline is handshake_timeout */
 };
+
+static inline struct mpsd *M(const struct tunnel *t)
+{
+    return t->wc->m;
+}
+
+/* The fields of every line about t: its peer address and, once known, its GUID. */
+#define TF(t) LF(.peer = (t)->peer, .guid = (t)->has_guid ? (t)->guid_str : NULL)
+
+/* A line about a refused or failing peer: rate-limited per worker (wctx_peer_log_ok). */
+#define peer_warn(t, ...)                                                                          \
+    do {                                                                                           \
+        if (wctx_peer_log_ok((t)->wc))                                                             \
+            log_kv(LOG_WARN, TF(t), __VA_ARGS__);                                                  \
+    } while (0)
+
+/* tunnel.c: marks the tunnel for closing (the first reason given is the one logged; a why that
+ * is one of tunnel.c's named texts also sets the symbolic end reason). */
+void tunnel_want_close(struct tunnel *t, int how, const char *why);
+extern const char tunnel_why_superseded[];
+/* tunnel.c: (re)arms the tunnel's one timer for its nearest deadline. */
+void tunnel_arm_timer(struct tunnel *t);
+/* tunnel_login.c: the APF login and ready callbacks; an admin event (built only when wanted). */
+void tunnel_apf_on_auth(apf_session *s, const apf_auth_request *req, void *user);
+void tunnel_apf_on_ready(apf_session *s, void *user);
+void tunnel_event(struct tunnel *t, enum admin_event_kind kind, const char *reason);
 
 /* Performs the close a callback chain asked for (want_close), once it unwinds. */
 void tunnel_apply_close(struct tunnel *t);
