@@ -63,6 +63,15 @@ ring_conn *conn_open_slot(ring_worker *w, uint32_t slot, const ring_conn_cbs *cb
     return c;
 }
 
+/* Cancels this connection's request of one kind (found by its user_data). */
+static void cancel_op(ring_conn *c, unsigned op)
+{
+    struct io_uring_sqe *sqe = ring_sqe(c->w);
+    io_uring_prep_cancel64(sqe, ud_conn(op, c->slot, c->gen), 0);
+    io_uring_sqe_set_data64(sqe, ud_conn(OP_CANCEL, c->slot, c->gen));
+    c->inflight++;
+}
+
 static void recv_arm(ring_conn *c)
 {
     struct io_uring_sqe *sqe = ring_sqe(c->w);
@@ -131,6 +140,13 @@ void conn_progress(ring_conn *c)
     case CS_DRAINING:
         if (c->txh || (c->flags & CF_SEND))
             return; /* tx completions call back here */
+        if (c->flags & CF_EOF) {
+            /* the peer closed first: the close itself sends our FIN (IORING_OP_SHUTDOWN always
+             * runs on an io-wq thread: a wake-up and a lock round per close) */
+            c->state = CS_CLOSING;
+            conn_progress(c);
+            return;
+        }
         submit_shutdown(c, SHUT_WR);
         c->state = CS_LINGER;
         __attribute__((fallthrough)); /* the peer may have sent its FIN already */
@@ -146,8 +162,8 @@ void conn_progress(ring_conn *c)
         return;
     case CS_CLOSING:
         /* Abortive close as a RST: SO_LINGER {1, 0} goes first (it is issued inline, before the
-         * cancel in the same submit), and the shutdown is SHUT_RD only: SHUT_WR would send the
-         * FIN that the reset is meant to replace. */
+         * cancels in the same submit); no shutdown, whose SHUT_WR would send the FIN that the
+         * reset is meant to replace. */
         if ((c->flags & (CF_RST | CF_RST_SENT)) == CF_RST) {
             c->flags |= CF_RST_SENT;
             rst_submit(c);
@@ -159,15 +175,17 @@ void conn_progress(ring_conn *c)
             c->inflight++;
             c->state = CS_CLOSED;
         } else if (!(c->flags & CF_CANCELLED)) {
-            /* Cancel by descriptor catches the armed recv and a send waiting for room; the
-             * shutdown wakes anything that raced the cancel. */
+            /* Cancel the armed recv and a send waiting for room by their user_data: the kernel
+             * finds those in a hash. A cancel by descriptor (IORING_ASYNC_CANCEL_FD) walks every
+             * request of the ring instead, which made closing n connections O(n^2) (50 us per
+             * close at 10k). Nothing else in flight waits on the peer (shutdown, setsockopt and
+             * MSG_RING complete by themselves; sends and receives are poll-armed, never on an
+             * io-wq thread), so no shutdown is needed to wake a raced request. */
             c->flags |= CF_CANCELLED;
-            sqe = ring_sqe(c->w);
-            io_uring_prep_cancel_fd(sqe, (int)c->slot,
-                                    IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
-            io_uring_sqe_set_data64(sqe, ud_conn(OP_CANCEL, c->slot, c->gen));
-            c->inflight++;
-            submit_shutdown(c, (c->flags & CF_RST) ? SHUT_RD : SHUT_RDWR);
+            if (c->flags & CF_RECV)
+                cancel_op(c, OP_RECV);
+            if (c->flags & CF_SEND)
+                cancel_op(c, OP_SEND);
         }
         return;
     default:
@@ -325,12 +343,8 @@ void ring_foreach_conn(ring_worker *w, void (*fn)(ring_conn *c, void *arg), void
 
 void conn_cancel_recv(ring_conn *c)
 {
-    if (c->flags & CF_RECV) {
-        struct io_uring_sqe *sqe = ring_sqe(c->w);
-        io_uring_prep_cancel64(sqe, ud_conn(OP_RECV, c->slot, c->gen), 0);
-        io_uring_sqe_set_data64(sqe, ud_conn(OP_CANCEL, c->slot, c->gen));
-        c->inflight++;
-    }
+    if (c->flags & CF_RECV)
+        cancel_op(c, OP_RECV);
 }
 
 void ring_conn_pause_recv(ring_conn *c)
