@@ -633,7 +633,7 @@ int server_run(const struct config *cfg, const char *config_path)
         .rx_big_count = 64,
         .send_cap = cfg->max_buffered,
         .linger_ms = cfg->drain_timeout_ms ? cfg->drain_timeout_ms : 1,
-        .tick_ms = 100,
+        .tick_ms = 250, /* every mpsd deadline is seconds long; each tick is a wake-up */
         .on_start = worker_start,
         .on_stop = worker_stop,
         .arg = m,
