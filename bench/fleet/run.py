@@ -53,10 +53,16 @@ def parse():
     ap.add_argument("--console-threads", type=int, default=8)
     ap.add_argument("--bytes", type=int, default=1 << 30, help="throughput: bytes each way")
     ap.add_argument("--conns", type=int, default=100, help="throughput: concurrent channels")
+    ap.add_argument("--device-window", type=int, default=1 << 20,
+                    help="throughput: APF receive window each amtsim device grants per channel "
+                         "(amtsim's own default is 32768; real AMT's is undocumented)")
     ap.add_argument("--reps", type=int, default=3, help="throughput repetitions")
     ap.add_argument("--max-seconds", type=float, default=30, help="cap per transfer")
     ap.add_argument("--churn-devices", type=int, default=1000, help="devices per churn process")
     ap.add_argument("--churn-seconds", type=float, default=30, help="per churn phase")
+    ap.add_argument("--churn-reconnect-delay", type=int, default=20,
+                    help="churn: amtsim's first reconnect backoff, ms (its own default is 500: with "
+                         "that the ping-pong is bound by the wait, not by the MPS)")
     ap.add_argument("--settle", type=float, default=30, help="churn: RSS watched after leave")
     ap.add_argument("--fleet-bytes-per-conn", type=int, default=64 << 20,
                     help="fleet: bytes each console channel moves each way")

@@ -181,9 +181,10 @@ def idle_hold(ctx, n=None):
             "elapsed_s": round(time.time() - t_start, 1)}
 
 
-def _console_fleet(ctx, srv, n, role):
+def _console_fleet(ctx, srv, n, role, window=None):
+    extra = ["--service", f"{fe.ECHO}=echo"] + (["--window", str(window)] if window else [])
     f = fe.Fleet(ctx.build, srv, n, role, ctx.a.keepalive, inflight=ctx.a.inflight,
-                 ports=f"16992,{fe.ECHO}", extra=["--service", f"{fe.ECHO}=echo"])
+                 ports=f"16992,{fe.ECHO}", extra=extra)
     ctx.sampler.add_fleet(f)
     return f
 
@@ -236,7 +237,7 @@ def throughput(ctx):
         return {"skipped": "--target-socks is needed with --target"}
     base = consoles.Baseline(ctx.build)
     try:
-        f = _console_fleet(ctx, srv, a.conns, 4)
+        f = _console_fleet(ctx, srv, a.conns, 4, a.device_window)
         f.wait_ready(a.conns, a.timeout, "throughput devices")
         socks = f"{srv.cuser}:{srv.cpw}"
         runs = {k: {"mpsd": [], "plain": []} for k in ("single", "multi")}
@@ -254,7 +255,8 @@ def throughput(ctx):
     finally:
         base.stop()
         srv.stop()
-    r = {"bytes_each_way": a.bytes, "reps": a.reps, "baseline": "bench_console relay -> serve echo"}
+    r = {"bytes_each_way": a.bytes, "reps": a.reps, "baseline": "bench_console relay -> serve echo",
+         "device_window": a.device_window}
     for k in runs:
         ph = {}
         for who in ("mpsd", "plain"):
@@ -303,7 +305,8 @@ class _ConsoleLoad:
 
 def _churn_phase(ctx, srv, resume, stable):
     a, c = ctx.a, ctx.a.churn_devices
-    extra = ["--reconnect"] + (["--resume"] if resume else [])
+    extra = ["--reconnect", "--reconnect-delay", str(a.churn_reconnect_delay)] + (
+        ["--resume"] if resume else [])
     fa = fe.Fleet(ctx.build, srv, c, 6, a.keepalive, extra=extra, inflight=a.inflight)
     ctx.sampler.add_fleet(fa)
     fa.wait_ready(c, a.timeout, "churn A")
@@ -324,6 +327,7 @@ def _churn_phase(ctx, srv, resume, stable):
     oa, ob = _stop_fleet(ctx, fa), _stop_fleet(ctx, fb)
     dt = t1 - t0
     return {"resume": resume, "devices": c, "seconds": round(dt, 1),
+            "reconnect_delay_ms": a.churn_reconnect_delay,
             "reconnects_per_s": round((r1 - r0) / dt, 1),
             "handshakes_per_s": round((h1 - h0) / dt, 1),
             "resumed_per_s": round((s1 - s0) / dt, 1),
@@ -354,7 +358,8 @@ def churn(ctx):
         stable.wait_ready(stable_n, a.timeout, "churn stable devices")
         r = {"model": "supersede ping-pong: process A and B log in the same GUIDs; each login "
                       "replaces the other's tunnel, whose device reconnects after amtsim's "
-                      "0.5-0.75 s backoff", "stable_devices": stable_n,
+                      f"backoff ({a.churn_reconnect_delay}-{a.churn_reconnect_delay * 3 // 2} ms)",
+             "stable_devices": stable_n,
              "server_rss_before_kib": rss0}
         r["full_handshake"] = _churn_phase(ctx, srv, False, stable)
         r["resumed"] = _churn_phase(ctx, srv, True, stable)

@@ -79,6 +79,9 @@ void opts_usage(FILE *f)
         "  --timeout S           a device must reach its expected state within S s (default 120)\n"
         "  --reconnect           reconnect with exponential backoff when the MPS drops a tunnel\n"
         "                        (mode normal only)\n"
+        "  --reconnect-delay MS  first backoff step, doubled per failed attempt (default 500; a\n"
+        "                        capacity bench sets it low so the MPS, not the wait, is the "
+        "bound)\n"
         "  --mode M              normal | bad-password | silent | garbage | overlong |\n"
         "                        stall-handshake | no-tls-garbage\n"
         "Channels (forwarded-tcpip opened by the MPS on a registered port):\n"
@@ -417,6 +420,7 @@ enum {
     O_DURATION,
     O_TIMEOUT,
     O_RECONNECT,
+    O_RECONNECT_DELAY,
     O_MODE,
     O_RELAY,
     O_WINDOW,
@@ -461,6 +465,7 @@ static const struct option longopts[] = {
     {"duration", required_argument, NULL, O_DURATION},
     {"timeout", required_argument, NULL, O_TIMEOUT},
     {"reconnect", no_argument, NULL, O_RECONNECT},
+    {"reconnect-delay", required_argument, NULL, O_RECONNECT_DELAY},
     {"mode", required_argument, NULL, O_MODE},
     {"relay", required_argument, NULL, O_RELAY},
     {"window", required_argument, NULL, O_WINDOW},
@@ -492,6 +497,7 @@ static void defaults(struct sim_opts *o)
     o->keepalive_s = 30;
     o->timeout_s = 120;
     o->window = 32768;
+    o->reconnect_delay_ms = 500;
     o->max_payload = 16384;
     o->max_channels = 8;
     guid_parse("12345678-0000-4000-8000-000000000000", GUID_STRLEN, &o->uuid_base);
@@ -669,6 +675,9 @@ int opts_parse(struct sim_opts *o, int argc, char **argv, char *err, size_t errl
         case O_RELAY:
             r = opts_parse_hostport(a, &o->relay_addr, err, errlen);
             o->relay = r == 0;
+            break;
+        case O_RECONNECT_DELAY:
+            r = num("--reconnect-delay", a, 1, 60000, &o->reconnect_delay_ms, err, errlen);
             break;
         case O_WINDOW:
             r = num("--window", a, 1024, 16u << 20, &o->window, err, errlen);

@@ -85,6 +85,7 @@ struct sim_opts {
     uint32_t duration_s;
     uint32_t timeout_s; /* a device must reach its expected state within this */
     bool reconnect;
+    uint32_t reconnect_delay_ms; /* first backoff step */
     enum sim_mode mode;
 
     bool relay;

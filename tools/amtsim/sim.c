@@ -435,7 +435,7 @@ static void sd_finish(struct simdev *sd)
     bool again =
         o->reconnect && !w->stopping && sd->end_reason != R__COUNT && !(sd->flags & F_REFUSED);
     if (again) {
-        unsigned ms = 500u << (sd->backoff < 6 ? sd->backoff : 6);
+        unsigned ms = o->reconnect_delay_ms << (sd->backoff < 6 ? sd->backoff : 6);
         ms = ms > BACKOFF_MAX ? BACKOFF_MAX : ms;
         ms += (unsigned)(sd->dev.index * 7919u) % (ms / 2 + 1); /* spread the herd */
         sd->backoff++;
