@@ -12,8 +12,10 @@
 #include "directory.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -80,11 +82,51 @@ static bool host_valid(const char *h, size_t len)
 
 /* --- tables --- */
 
+/* An entry as stored: a dir_entry is 432 bytes (a sockaddr_storage and a 256-byte name buffer,
+ * the copy-out form), a node keeps the same values in a 112-byte size class plus the name's own
+ * bytes: at 100k devices the difference is ~32 MB. */
 typedef struct gnode {
     struct gnode *next;
     uint64_t hash;
-    dir_entry e;
+    guid guid;
+    uint32_t worker;
+    uint64_t tunnel_id, generation;
+    int64_t connected_since;
+    struct sockaddr_in6 peer; /* holds a sockaddr_in too; family 0 when unknown */
+    char *host;               /* NULL when the device has not named itself */
 } gnode;
+
+_Static_assert(sizeof(gnode) <= 112, "a directory node stays in jemalloc's 112-byte class");
+
+static void peer_store(struct sockaddr_in6 *to, const struct sockaddr_storage *from)
+{
+    memset(to, 0, sizeof(*to));
+    if (from->ss_family == AF_INET)
+        memcpy(to, from, sizeof(struct sockaddr_in));
+    else if (from->ss_family == AF_INET6)
+        memcpy(to, from, sizeof(struct sockaddr_in6));
+}
+
+static void node_out(const gnode *n, dir_entry *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->guid = n->guid;
+    out->worker = n->worker;
+    out->tunnel_id = n->tunnel_id;
+    out->generation = n->generation;
+    out->connected_since = n->connected_since;
+    if (n->peer.sin6_family == AF_INET)
+        memcpy(&out->peer, &n->peer, sizeof(struct sockaddr_in));
+    else if (n->peer.sin6_family == AF_INET6)
+        memcpy(&out->peer, &n->peer, sizeof(struct sockaddr_in6));
+    if (n->host)
+        snprintf(out->hostname, sizeof(out->hostname), "%s", n->host);
+}
+
+static const char *node_host(const gnode *n)
+{
+    return n->host ? n->host : "";
+}
 
 /* A host name and every live device that registered it: one in a healthy fleet; two or more is
  * ambiguous, and a console naming it gets -ENOTUNIQ rather than a guess. */
@@ -176,7 +218,7 @@ static void table_unlink(table *t, link *n)
 static gnode *gfind(table *t, uint64_t h, const guid *g)
 {
     for (gnode *n = *slot_of(t, h); n; n = n->next)
-        if (n->hash == h && memcmp(n->e.guid.b, g->b, 16) == 0)
+        if (n->hash == h && memcmp(n->guid.b, g->b, 16) == 0)
             return n;
     return NULL;
 }
@@ -189,7 +231,7 @@ static hnode *hfind(table *t, uint64_t h, const char *name, size_t len)
     return NULL;
 }
 
-static bool same_tunnel(const dir_entry *e, uint32_t worker, uint64_t id, uint64_t gen)
+static bool same_tunnel(const gnode *e, uint32_t worker, uint64_t id, uint64_t gen)
 {
     return e->worker == worker && e->tunnel_id == id && e->generation == gen;
 }
@@ -282,19 +324,30 @@ static void host_unmap(dir_local *L, const char *name, size_t len, const guid *g
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Moves the entry's hostname to (name, len), claiming the new name before dropping the old. */
-static int host_change(dir_local *L, dir_entry *e, const char *name, size_t len)
+/* Moves the node's hostname to (name, len), claiming the new name before dropping the old.
+ * -ENOMEM leaves name and mapping as they were. */
+static int host_change(dir_local *L, gnode *e, const char *name, size_t len)
 {
-    size_t old_len = strlen(e->hostname);
+    const char *old = node_host(e);
+    size_t old_len = strlen(old);
+    if (host_eq(old, old_len, name, len) && (len == 0 || memcmp(old, name, len) == 0))
+        return 0; /* the same bytes: nothing moves */
+    char *copy = NULL;
     if (len > 0) {
+        if (!(copy = malloc(len + 1)))
+            return -ENOMEM;
+        memcpy(copy, name, len);
+        copy[len] = '\0';
         int rc = host_map(L, name, len, &e->guid);
-        if (rc < 0)
+        if (rc < 0) {
+            free(copy);
             return rc;
+        }
     }
-    if (!host_eq(e->hostname, old_len, name, len))
-        host_unmap(L, e->hostname, old_len, &e->guid);
-    memcpy(e->hostname, name, len);
-    e->hostname[len] = '\0';
+    if (!host_eq(old, old_len, name, len))
+        host_unmap(L, old, old_len, &e->guid);
+    free(e->host);
+    e->host = copy;
     return 0;
 }
 
@@ -313,7 +366,7 @@ static int local_reg(dir *d, const dir_entry *e, dir_entry *superseded)
     gnode *n = gfind(&s->t, h, &e->guid);
     if (n) {
         if (superseded)
-            *superseded = n->e;
+            node_out(n, superseded);
         ret = 1;
     } else {
         n = calloc(1, sizeof *n);
@@ -322,20 +375,22 @@ static int local_reg(dir *d, const dir_entry *e, dir_entry *superseded)
             return -ENOMEM;
         }
         n->hash = h;
-        n->e.guid = e->guid;
+        n->guid = e->guid;
         table_insert(&s->t, (link *)n);
         atomic_fetch_add_explicit(&L->count, 1, memory_order_relaxed);
     }
     /* The new tunnel's identity is in place before the hostname moves, so a hostname lookup racing
      * with this sees either the old tunnel under the old name or the new one. */
-    char old_host[DIR_HOSTNAME_MAX + 1];
-    memcpy(old_host, n->e.hostname, sizeof old_host);
-    n->e = *e;
-    memcpy(n->e.hostname, old_host, sizeof old_host);
-    if (host_change(L, &n->e, e->hostname, hlen) < 0) {
+    n->worker = e->worker;
+    n->tunnel_id = e->tunnel_id;
+    n->generation = e->generation;
+    n->connected_since = e->connected_since;
+    peer_store(&n->peer, &e->peer);
+    if (host_change(L, n, e->hostname, hlen) < 0) {
         /* Out of memory for the mapping: the tunnel stays registered by GUID, without a name. */
-        host_unmap(L, n->e.hostname, strlen(n->e.hostname), &n->e.guid);
-        n->e.hostname[0] = '\0';
+        host_unmap(L, node_host(n), strlen(node_host(n)), &n->guid);
+        free(n->host);
+        n->host = NULL;
     }
     pthread_mutex_unlock(&s->mu);
     return ret;
@@ -348,11 +403,12 @@ static int local_unreg(dir *d, const guid *g, uint32_t worker, uint64_t id, uint
     shard *s = shard_of(L->gs, L, h);
     pthread_mutex_lock(&s->mu);
     gnode *n = gfind(&s->t, h, g);
-    int ret = !n ? -ENOENT : !same_tunnel(&n->e, worker, id, gen) ? -ESTALE : 0;
+    int ret = !n ? -ENOENT : !same_tunnel(n, worker, id, gen) ? -ESTALE : 0;
     if (ret == 0) {
-        host_unmap(L, n->e.hostname, strlen(n->e.hostname), g);
+        host_unmap(L, node_host(n), strlen(node_host(n)), g);
         table_unlink(&s->t, (link *)n);
         atomic_fetch_sub_explicit(&L->count, 1, memory_order_relaxed);
+        free(n->host);
         free(n);
     }
     pthread_mutex_unlock(&s->mu);
@@ -369,9 +425,9 @@ static int local_set_hostname(dir *d, const guid *g, uint32_t worker, uint64_t i
     shard *s = shard_of(L->gs, L, h);
     pthread_mutex_lock(&s->mu);
     gnode *n = gfind(&s->t, h, g);
-    int ret = !n ? -ENOENT : !same_tunnel(&n->e, worker, id, gen) ? -ESTALE : 0;
+    int ret = !n ? -ENOENT : !same_tunnel(n, worker, id, gen) ? -ESTALE : 0;
     if (ret == 0)
-        ret = host_change(L, &n->e, host, len);
+        ret = host_change(L, n, host, len);
     pthread_mutex_unlock(&s->mu);
     return ret;
 }
@@ -384,7 +440,7 @@ static int local_lookup_guid(dir *d, const guid *g, dir_entry *out)
     pthread_mutex_lock(&s->mu);
     gnode *n = gfind(&s->t, h, g);
     if (n)
-        *out = n->e;
+        node_out(n, out);
     pthread_mutex_unlock(&s->mu);
     return n ? 0 : -ENOENT;
 }
@@ -440,7 +496,7 @@ static int local_snapshot(dir *d, dir_entry **out, size_t *np)
         }
         for (size_t b = 0; b < s->t.cap; b++)
             for (gnode *g = s->t.buckets[b]; g; g = g->next)
-                v[n++] = g->e;
+                node_out(g, &v[n++]);
         pthread_mutex_unlock(&s->mu);
     }
     *out = v;
@@ -460,6 +516,8 @@ static void shards_free(shard *set, uint32_t count, bool hosts)
                 link *next = n->next;
                 if (hosts)
                     free(((hnode *)n)->more);
+                else
+                    free(((gnode *)n)->host);
                 free(n);
                 n = next;
             }

@@ -169,6 +169,49 @@ Test(dir, hostname_changes)
     dir_free(d);
 }
 
+/* The entry comes back as registered: every field, an IPv4 and an IPv6 peer (port, scope and flow
+ * label included), a name's case as last set, and no name at all after clearing it. */
+Test(dir, entry_values_round_trip)
+{
+    dir *d = dir_local_new(4);
+    dir_entry a = entry(5, 2, 77, 9, "Mixed.Case"), b = entry(6, 1, 78, 3, ""), got, ref;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&b.peer;
+    memset(&b.peer, 0, sizeof b.peer);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(16993);
+    s6->sin6_flowinfo = htonl(0x12345);
+    s6->sin6_scope_id = 3;
+    s6->sin6_addr.s6_addr[15] = 1;
+    cr_assert_eq(dir_register(d, &a, NULL), 0);
+    cr_assert_eq(dir_register(d, &b, NULL), 0);
+    cr_assert_eq(dir_lookup_guid(d, &a.guid, &got), 0);
+    cr_assert_eq(memcmp(&got, &a, sizeof got), 0, "the whole IPv4 entry, zero padding included");
+    cr_assert_eq(dir_lookup_guid(d, &b.guid, &got), 0);
+    cr_assert_eq(memcmp(&got, &b, sizeof got), 0, "the whole IPv6 entry");
+    cr_assert_eq(dir_set_hostname(d, &a.guid, 2, 77, 9, "MIXED.case", 10), 0);
+    cr_assert_eq(host_lookup(d, "mixed.CASE", &got), 0);
+    cr_assert_str_eq(got.hostname, "MIXED.case");
+    /* a supersede hands back the old entry as it was */
+    dir_entry a2 = entry(5, 0, 90, 1, "next"), old;
+    ref = a;
+    snprintf(ref.hostname, sizeof ref.hostname, "MIXED.case");
+    cr_assert_eq(dir_register(d, &a2, &old), 1);
+    cr_assert_eq(memcmp(&old, &ref, sizeof old), 0);
+    cr_assert_eq(dir_set_hostname(d, &a2.guid, 0, 90, 1, "", 0), 0);
+    cr_assert_eq(dir_lookup_guid(d, &a2.guid, &got), 0);
+    cr_assert_str_eq(got.hostname, "");
+    cr_assert_eq(host_lookup(d, "next", &got), -ENOENT);
+    dir_entry *v;
+    size_t n;
+    cr_assert_eq(dir_snapshot(d, &v, &n), 0);
+    cr_assert_eq(n, 2);
+    for (size_t i = 0; i < n; i++)
+        if (guid_eq(&v[i].guid, &b.guid))
+            cr_assert_eq(memcmp(&v[i], &b, sizeof b), 0, "snapshot copy");
+    free(v);
+    dir_free(d);
+}
+
 Test(dir, snapshot_iterates_all)
 {
     dir *d = dir_local_new(16);
