@@ -338,7 +338,7 @@ static void tls_handshake_done(void *user, struct tls_conn *c)
          * CN, decoded from the DER by the TLS layer (never searched for in the rendered subject,
          * where "O=x/CN=<guid>" looks like a CN), parsed as a GUID. A urn:uuid SAN, or a
          * dNSName that is a GUID, naming another device makes the certificate name none.
-         * peer_cn holds the canonical form of the GUID, or "". */
+         * cert_guid holds that GUID when cert_named. */
         const struct tls_cert_id *id = &info.peer_id;
         guid named, san;
         bool names = info.has_peer && id->cn_count == 1 && !id->san_ids_bad &&
@@ -350,9 +350,9 @@ static void tls_handshake_done(void *user, struct tls_conn *c)
             else
                 names = id->san_ids[i].kind != TLS_SAN_URN_UUID; /* a plain host name is fine */
         }
-        t->peer_cn[0] = '\0';
+        t->cert_named = names;
         if (names)
-            guid_format(&named, t->peer_cn);
+            t->cert_guid = named;
         log_kv_debug(TF(t), "TLS up: %s %s%s", tls_version_name(info.version), info.cipher,
                      info.resumed ? " (resumed)" : "");
     }
@@ -371,13 +371,24 @@ static void format_addr(const struct sockaddr_storage *ss, char *out, size_t cap
         snprintf(out, cap, "?");
 }
 
+int tunnel_peer_addr(const struct tunnel *t, netaddr *out)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof(sa);
+    memset(out, 0, sizeof(*out));
+    if (!t->conn || ring_conn_peer(t->conn, (struct sockaddr *)&sa, &len) != 0 ||
+        netaddr_from_sockaddr((const struct sockaddr *)&sa, len, out) != 0)
+        return -ENOTCONN;
+    return 0;
+}
+
 static void format_peer(struct tunnel *t)
 {
-    socklen_t len = sizeof(t->peer_sa);
-    if (ring_conn_peer(t->conn, (struct sockaddr *)&t->peer_sa, &len) != 0)
-        snprintf(t->peer, sizeof(t->peer), "?");
+    netaddr a;
+    if (tunnel_peer_addr(t, &a) == 0)
+        netaddr_format(&a, t->peer, sizeof(t->peer));
     else
-        format_addr(&t->peer_sa, t->peer, sizeof(t->peer));
+        snprintf(t->peer, sizeof(t->peer), "?");
 }
 
 /* Caps and drain: refused connections are closed at once, before any allocation. */
@@ -450,6 +461,7 @@ static void open_common(ring_conn *c, bool tls)
     t->accept_us = stats_now_us();
     t->tls_up_us = t->accept_us; /* a plain listener has no handshake */
     ring_timer_init(&t->timer, on_timer);
+    tunnel_set_group(t, NULL);
     format_peer(t);
     ring_conn_set_user(c, t);
     /* max_buffered is where console data stops (tunnel_channel_send); the hard cap above it only
@@ -574,6 +586,7 @@ static void on_close(ring_conn *c, int err)
     tunnel_ends_gone(t);
     apf_session_free(t->apf);
     tls_conn_free(t->tls);
+    tunnel_set_group(t, NULL);
     if (t->prev)
         t->prev->next = t->next;
     else

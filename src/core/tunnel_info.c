@@ -23,7 +23,7 @@ static void fill(const struct tunnel *t, struct dev_info *d)
         d->nports = (unsigned)apf_session_ports(t->apf, d->ports, DEVINFO_PORTS);
     if (d->nports > DEVINFO_PORTS)
         d->nports = DEVINFO_PORTS;
-    netaddr_from_sockaddr((const struct sockaddr *)&t->peer_sa, sizeof(t->peer_sa), &d->peer);
+    tunnel_peer_addr(t, &d->peer);
     d->connected_since = t->since_unix;
     struct tls_conn_info info;
     if (t->tls && tls_conn_info(t->tls, &info) == 0) {
@@ -50,7 +50,7 @@ static bool matches(const struct tunnel *t, const struct admin_list_query *q)
         return false;
     if (q->has_peer) {
         netaddr p;
-        netaddr_from_sockaddr((const struct sockaddr *)&t->peer_sa, sizeof(t->peer_sa), &p);
+        tunnel_peer_addr(t, &p);
         if (netaddr_port(&q->peer) == 0) {
             char a[NETADDR_STRLEN], b[NETADDR_STRLEN];
             netaddr_format_host(&p, a, sizeof(a));

@@ -10,6 +10,10 @@
 
 enum tstate { T_HANDSHAKE, T_LOGIN, T_READY };
 
+/* One per device connection, alive for its whole life: at 100k tunnels every 64 bytes here is
+ * 6 MB. Kept in jemalloc's 384-byte class (tests/core/test_tunnel_size.c): the peer's socket
+ * address lives in its ring connection (tunnel_peer_addr), the certificate's identity as a parsed
+ * GUID, the credential group as its own small string. */
 struct tunnel {
     struct tunnel *prev, *next; /* wctx list */
     struct wctx *wc;
@@ -22,26 +26,27 @@ struct tunnel {
     uint64_t opened_ms;
     uint64_t deadline_ms; /* handshake or login deadline; 0 once ready */
     enum tstate state;
+    int close_how; /* -1: stay open */
+    const char *why;
     bool counted_handshake; /* holds one of max_handshakes */
     bool registered;        /* in the directory under guid */
     bool auth_pending;
     bool has_guid;
-    bool peer_cert; /* a verified client certificate is bound to the connection */
-    bool authed;    /* the login was accepted */
-    int close_how;  /* -1: stay open */
-    const char *why;
+    bool peer_cert;    /* a verified client certificate is bound to the connection */
+    bool cert_named;   /* ... and its identity names the device cert_guid */
+    bool authed;       /* the login was accepted */
+    bool ends_blocked; /* some end waits for the send queue to fall below max_buffered */
+    bool hexdump;      /* APF hex dumps of this tunnel at info level (switched by the API) */
+    bool hello_seen;   /* a whole ClientHello arrived: the deadline is handshake_timeout */
     guid guid;
+    guid cert_guid; /* the GUID the client certificate names (cert_named) */
     char guid_str[GUID_STRLEN + 1];
-    char peer_cn[GUID_STRLEN + 1]; /* client certificate CN, when it fits a GUID */
-    char peer[NETADDR_STRLEN];
-    struct sockaddr_storage peer_sa;
-    char group[CREDS_GROUP_MAX + 1]; /* the credential group that authenticated it, or "" */
+    char peer[NETADDR_STRLEN]; /* rendered once at accept: every log line carries it */
+    const char *group; /* the credential group that authenticated it, or "" (tunnel_set_group) */
     /* channel ends (console sessions, device-initiated connections) on this tunnel */
     struct chan_end *ends;
     unsigned nends, nconsoles;
-    bool ends_blocked; /* some end waits for the send queue to fall below max_buffered */
     /* for the admin surface (devinfo.h) and the metrics */
-    bool hexdump;           /* APF hex dumps of this tunnel at info level (switched by the API) */
     int64_t since_unix;     /* when it logged in (registered) */
     uint64_t accept_us;     /* stats_now_us() at accept: the handshake histogram */
     uint64_t tls_up_us;     /* at TLS up (or accept on a plain listener): the login histogram */
@@ -49,8 +54,12 @@ struct tunnel {
     uint64_t bytes_out;     /* APF bytes to the device (before TLS) */
     const char *end_reason; /* symbolic, for the disconnect event ("admin", "superseded", ..) */
     uint64_t adm_slot;      /* the source's handshake share held (admission.h), 0 if none */
-    bool hello_seen;        /* a whole ClientHello arrived: the deadline is handshake_timeout */
 };
+
+/* tunnel.c: the peer's address (kept by the ring connection): 0, or -ENOTCONN (unknown). */
+int tunnel_peer_addr(const struct tunnel *t, netaddr *out);
+/* tunnel_login.c: sets (a copy of) the credential group; "" or NULL clears it. */
+void tunnel_set_group(struct tunnel *t, const char *group);
 
 static inline struct mpsd *M(const struct tunnel *t)
 {

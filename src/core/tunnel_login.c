@@ -17,6 +17,22 @@
 
 static bool register_device(struct tunnel *t);
 
+static const char no_group[] = "";
+
+void tunnel_set_group(struct tunnel *t, const char *group)
+{
+    if (t->group && t->group != no_group)
+        free((char *)t->group);
+    t->group = no_group;
+    if (group && *group) {
+        char *g = strdup(group);
+        if (g)
+            t->group = g;
+        else /* fails closed: a console ACL naming the group does not match this device */
+            log_kv(LOG_ERROR, TF(t), "out of memory keeping credential group '%s'", group);
+    }
+}
+
 static void auth_decide(struct tunnel *t, creds_status st, bool cached)
 {
     struct wctx *wc = t->wc;
@@ -69,7 +85,7 @@ static void auth_answered(struct wctx *wc, uint64_t conn_id, const struct auth_r
     struct tunnel *t = c ? ring_conn_user(c) : NULL;
     if (t && t->auth_pending && t->close_how < 0) {
         t->auth_pending = false;
-        snprintf(t->group, sizeof(t->group), "%s", res->group);
+        tunnel_set_group(t, res->group);
         auth_decide(t, (creds_status)res->status, res->cached);
         if (t->close_how < 0)
             tunnel_arm_timer(
@@ -86,10 +102,7 @@ void tunnel_apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
         /* apf.md 6.2: method none only with a verified client certificate bound to the TLS
          * session, and only for the device that certificate names: its subject CN must be the
          * GUID the device claims. Any other certificate from the CA proves nothing about it. */
-        guid cert_guid;
-        if (t->peer_cert && t->has_guid &&
-            guid_parse(t->peer_cn, strlen(t->peer_cn), &cert_guid) == 0 &&
-            guid_eq(&cert_guid, &t->guid)) {
+        if (t->peer_cert && t->has_guid && t->cert_named && guid_eq(&t->cert_guid, &t->guid)) {
             t->authed = true;
             auth_decide(t, CREDS_OK, false);
         } else {
@@ -110,7 +123,7 @@ void tunnel_apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
                           .conn_id = t->conn_id,
                           .deadline_ms = t->deadline_ms ? t->deadline_ms : 0};
     netaddr peer;
-    if (netaddr_from_sockaddr((const struct sockaddr *)&t->peer_sa, sizeof(t->peer_sa), &peer) == 0)
+    if (tunnel_peer_addr(t, &peer) == 0)
         rq.peer = &peer; /* its failure budget (docs/credentials.md, "Login throttling") */
     struct auth_res res;
     int rc = auth_check(wc, &rq, auth_answered, &res);
@@ -134,7 +147,7 @@ void tunnel_apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
         tunnel_want_close(t, RING_CLOSE_GRACEFUL, "login refused");
         apf_session_auth_result(s, false);
     } else if (rc == 1) {
-        snprintf(t->group, sizeof(t->group), "%s", res.group);
+        tunnel_set_group(t, res.group);
         auth_decide(t, (creds_status)res.status, res.cached);
     } else if (rc == 0) {
         t->auth_pending = true;
@@ -196,7 +209,7 @@ void tunnel_event(struct tunnel *t, enum admin_event_kind kind, const char *reas
     if (!event_bus_wanted(b))
         return;
     struct admin_event ev = {.kind = (uint8_t)kind, .guid = t->guid, .reason = reason};
-    netaddr_from_sockaddr((const struct sockaddr *)&t->peer_sa, sizeof(t->peer_sa), &ev.peer);
+    tunnel_peer_addr(t, &ev.peer);
     const char *host = t->apf ? apf_session_hostname(t->apf) : NULL;
     log_sanitize(host ? host : "", ev.host, sizeof(ev.host));
     event_bus_emit(b, t->wc->index, &ev);
@@ -212,7 +225,9 @@ static bool register_device(struct tunnel *t)
     e.tunnel_id = t->conn_id;
     e.generation = t->serial;
     e.connected_since = (int64_t)time(NULL);
-    e.peer = t->peer_sa;
+    netaddr peer;
+    if (tunnel_peer_addr(t, &peer) == 0)
+        memcpy(&e.peer, &peer.ss, peer.len);
     int rc = dir_register(M(t)->directory, &e, &old);
     if (rc < 0) {
         log_kv(LOG_ERROR, TF(t), "login refused: directory: %s", strerror(-rc));
