@@ -413,7 +413,8 @@ bool apf_session_is_closed(const apf_session *s);
 bool apf_session_is_ready(const apf_session *s);
 /* APF_OK while alive, else the apf_err that ended it. */
 int apf_session_status(const apf_session *s);
-const apf_version_info *apf_session_version(const apf_session *s); /* NULL before it came */
+/* The device's PROTOCOLVERSION into *out: true, or false before it came. */
+bool apf_session_version(const apf_session *s, apf_version_info *out);
 /* The address field of the first tcpip-forward that carried one (AMT's host
  * name on CIRA, informational only), or NULL. NUL-terminated. */
 const char *apf_session_hostname(const apf_session *s);

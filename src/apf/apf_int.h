@@ -48,8 +48,7 @@ typedef struct apf_channel {
 struct apf_session {
     const apf_callbacks *cb;
     void *user;
-    apf_config cfg;
-    apf_limits lim; /* what the parser enforces */
+    apf_config cfg; /* its limits with max_data lifted are what the parser enforces (rx_lim) */
     uint8_t state;
     bool have_version;
     bool paused;  /* auth decision pending: bytes are held in rx */
@@ -59,7 +58,8 @@ struct apf_session {
     int status;   /* APF_OK or the error that ended the session */
     uint32_t nforwards;
     uint64_t last_rx, settle_at;
-    apf_version_info version;
+    uint32_t v_major, v_minor, v_trigger; /* PROTOCOLVERSION (apf_version_info, but no text: */
+    guid v_id;                            /* the callbacks get that built on the stack) */
     uint16_t ports[APF_MAX_PORTS];
     uint8_t nports;
     char *hostname;

@@ -59,10 +59,27 @@ apf_session *apf_session_new(const apf_config *cfg, const apf_callbacks *cb, voi
     s->cb = cb;
     s->user = user;
     s->cfg = *cfg;
-    s->lim = cfg->limits;
-    s->lim.max_data = UINT32_MAX; /* checked against the channel's window instead */
     s->next_id = APF_FIRST_CHANNEL;
     return s;
+}
+
+/* What the parser enforces: the configured limits, max_data checked against the channel's window
+ * instead. */
+static apf_limits rx_lim(const apf_session *s)
+{
+    apf_limits l = s->cfg.limits;
+    l.max_data = UINT32_MAX;
+    return l;
+}
+
+/* The device's PROTOCOLVERSION as the callbacks see it. */
+static void version_info(const apf_session *s, apf_version_info *v)
+{
+    v->major = s->v_major;
+    v->minor = s->v_minor;
+    v->trigger = s->v_trigger;
+    v->id = s->v_id;
+    guid_format(&v->id, v->uuid);
 }
 
 static void rx_release(apf_session *s)
@@ -304,13 +321,15 @@ static void on_version(apf_session *s, const apf_msg *m)
     if (m->u.version.major != 1)
         return apf_fail(s, APF_ERR_VERSION, m->type);
     s->have_version = true;
-    s->version.major = m->u.version.major;
-    s->version.minor = m->u.version.minor;
-    s->version.trigger = m->u.version.trigger;
-    memcpy(s->version.id.b, m->u.version.uuid, 16);
-    guid_format(&s->version.id, s->version.uuid);
-    if (s->cb->on_version)
-        s->cb->on_version(s, &s->version, s->user);
+    s->v_major = m->u.version.major;
+    s->v_minor = m->u.version.minor;
+    s->v_trigger = m->u.version.trigger;
+    memcpy(s->v_id.b, m->u.version.uuid, 16);
+    if (s->cb->on_version) {
+        apf_version_info v;
+        version_info(s, &v);
+        s->cb->on_version(s, &v, s->user);
+    }
 }
 
 static void on_service_request(apf_session *s, const apf_msg *m)
@@ -353,13 +372,15 @@ static void on_userauth(apf_session *s, const apf_msg *m)
     /* Our own buffered copy of the message goes now; the callback has its copy. */
     if (pw.len && s->rx && pw.p >= s->rx && pw.p < s->rx + s->rx_cap)
         wipe((uint8_t *)s->rx + (pw.p - s->rx), pw.len);
+    apf_version_info v;
+    version_info(s, &v);
     apf_auth_request req = {
         .user = copy,
         .user_len = u.len,
         .method = m->u.userauth.has_password ? APF_METHOD_PASSWORD : APF_METHOD_NONE,
         .password = pcopy,
         .password_len = pw.len,
-        .version = &s->version,
+        .version = &v,
     };
     s->paused = true; /* until the decision: the device must not get ahead of it */
     s->cb->on_auth(s, &req, s->user);
@@ -508,7 +529,8 @@ static size_t process(apf_session *s, const uint8_t *p, size_t n)
         }
         apf_msg m;
         size_t len;
-        int rc = apf_unpack(p + off, n - off, &s->lim, APF_UNPACK_DATA_HEADER, &m, &len);
+        apf_limits lim = rx_lim(s);
+        int rc = apf_unpack(p + off, n - off, &lim, APF_UNPACK_DATA_HEADER, &m, &len);
         if (rc == APF_ERR_AGAIN) {
             s->rx_need = (uint32_t)len;
             break;
@@ -548,13 +570,13 @@ static void drain_rx(apf_session *s)
 static int rx_append(apf_session *s, const uint8_t *p, size_t k)
 {
     size_t want = (size_t)s->rx_len + k;
-    if (want > s->lim.max_msg) {
+    if (want > s->cfg.limits.max_msg) {
         apf_fail(s, APF_ERR_RX_OVERFLOW, 0);
         return APF_ERR_RX_OVERFLOW;
     }
     if (want > s->rx_cap) {
         /* Grow to the known need (or max_msg while paused), never beyond. */
-        size_t cap = s->paused ? s->lim.max_msg : (s->rx_need > want ? s->rx_need : want);
+        size_t cap = s->paused ? s->cfg.limits.max_msg : (s->rx_need > want ? s->rx_need : want);
         uint8_t *q = malloc(cap);
         if (!q) {
             apf_fail(s, APF_ERR_NOMEM, 0);
@@ -673,9 +695,12 @@ int apf_session_status(const apf_session *s)
     return s->status;
 }
 
-const apf_version_info *apf_session_version(const apf_session *s)
+bool apf_session_version(const apf_session *s, apf_version_info *out)
 {
-    return s->have_version ? &s->version : NULL;
+    if (!s->have_version)
+        return false;
+    version_info(s, out);
+    return true;
 }
 
 const char *apf_session_hostname(const apf_session *s)

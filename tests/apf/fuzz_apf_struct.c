@@ -358,7 +358,9 @@ static bool f_udp(apf_session *s, const apf_udp_request *r, void *u)
 static void f_version(apf_session *s, const apf_version_info *v, void *u)
 {
     (void)u;
-    CHECK(v && apf_session_version(s) != NULL);
+    apf_version_info got;
+    CHECK(v && apf_session_version(s, &got) && guid_eq(&got.id, &v->id) &&
+          strcmp(got.uuid, v->uuid) == 0);
 }
 
 static void f_ka_opts(apf_session *s, uint32_t interval, uint32_t timeout, void *u)

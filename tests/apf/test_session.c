@@ -47,7 +47,12 @@ Test(session, flow_version_and_auth_service_in_one_buffer)
     cr_assert_eq(h_feed(&t, b, n), APF_OK);
     cr_assert_str_eq(h_out_hex(&t), vhex("V4"));
     cr_assert(h_logged(&t, "version 1.0 254 4c4c4544-004d-4d10-8050-b2c04f325133"));
-    cr_assert_str_eq(apf_session_version(t.s)->uuid, "4c4c4544-004d-4d10-8050-b2c04f325133");
+    apf_version_info v;
+    cr_assert(apf_session_version(t.s, &v));
+    cr_assert_str_eq(v.uuid, "4c4c4544-004d-4d10-8050-b2c04f325133");
+    cr_assert_eq(v.major, 1);
+    cr_assert_eq(v.minor, 0);
+    cr_assert_eq(v.trigger, 254);
 }
 
 Test(session, flow_userauth_split_at_every_byte)
