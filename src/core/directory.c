@@ -133,12 +133,13 @@ static const char *node_host(const gnode *n)
 typedef struct hnode {
     struct hnode *next;
     uint64_t hash;
-    guid first; /* claims[0] */
-    guid *more; /* claims[1..n-1] */
-    uint32_t n; /* claimants */
-    size_t len;
-    char name[]; /* as first registered; compared case-insensitively */
+    guid first;   /* claims[0] */
+    guid *more;   /* claims[1..n-1] */
+    uint32_t n;   /* claimants */
+    uint32_t len; /* <= DIR_HOSTNAME_MAX; 48 bytes before the name: a 15-byte name fits 64 */
+    char name[];  /* as first registered; compared case-insensitively */
 } hnode;
+_Static_assert(sizeof(hnode) <= 48, "a host node's header: a short name fits the 64-byte class");
 
 /* A chained table; buckets double when the chain average passes one. */
 typedef struct table {
@@ -296,7 +297,7 @@ static int host_map(dir_local *L, const char *name, size_t len, const guid *g)
             return -ENOMEM;
         }
         n->hash = h;
-        n->len = len;
+        n->len = (uint32_t)len;
         n->n = 0;
         n->more = NULL;
         memcpy(n->name, name, len);
