@@ -117,7 +117,8 @@ def summary_lines(res):
                 out.append(f"idle-hold {x['devices']}: {x['ready']} up, drops {x['drops_during_hold']}"
                            f", {x['memory'].get('server_rss_per_tunnel_bytes')} B RSS/tunnel, "
                            f"CPU/10k user {c.get('user_pct_of_core_per_10k')}% sys "
-                           f"{c.get('sys_pct_of_core_per_10k')}%")
+                           f"{c.get('sys_pct_of_core_per_10k')}%, keep-alive RTT p99 "
+                           f"{(x.get('keepalive_rtt_ms') or {}).get('p99')} ms")
             elif name == "channel-latency":
                 out.append("channel-latency: p99 reply us socks5 seq %s conc %s, http seq %s conc %s" % tuple(
                     (x[k].get("connect_to_reply_us") or {}).get("p99") for k in (

@@ -72,6 +72,9 @@ def main():
     for x in s.get("idle-hold", []):
         check(x.get("ready") == N, f"idle-hold ready == {N}")
         nonneg(x.get("drops_during_hold"), "idle drops")
+        rtt = x.get("keepalive_rtt_ms") or {}
+        check(isinstance(rtt.get("p99"), (int, float)) and 0 < rtt["p99"] <= rtt["max"],
+              "idle-hold keep-alive RTT p99 measured, <= max")
         mem = x.get("memory", {})
         for k in ("server_rss_kib", "server_rss_per_tunnel_bytes",
                   "kernel_tcp_mem_per_tunnel_bytes_both_ends"):

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SEND_CAP     (4u << 20) /* per tunnel; the MPS' windows bound what we queue */
 #define BACKOFF_MAX  30000u
@@ -120,6 +121,7 @@ static void sd_connect(struct simdev *sd)
     const struct sim_opts *o = w->sim->o;
     dev_init(&sd->dev, o, &dev_ops, sd->dev.index, sd);
     sd->t0_ms = ring_now_ms(w->rw);
+    sd->ka_sent_us = 0;
     sd->deadline_ms = sd->t0_ms + o->timeout_s * 1000ull;
     sd->end_reason = R__COUNT;
     sd->dev_err = 0;
@@ -230,6 +232,13 @@ static int dev_send(void *user, const uint8_t *p, size_t n)
     return tls_conn_write(sd->tls, p, n) == (long)n ? 0 : -1;
 }
 
+static uint64_t clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void settle(struct simdev *sd)
 {
     sd->deadline_ms = UINT64_MAX; /* the expected state is here: no deadline any more */
@@ -241,7 +250,6 @@ static void dev_event_cb(void *user, enum dev_event ev, uint32_t arg)
     struct simdev *sd = user;
     struct simw *w = sd->w;
     uint64_t now = now_ms(sd);
-    (void)arg;
     switch (ev) {
     case DEV_EV_AUTH_OK:
         sd->flags |= F_AUTH_OK;
@@ -267,9 +275,17 @@ static void dev_event_cb(void *user, enum dev_event ev, uint32_t arg)
         break;
     case DEV_EV_KEEPALIVE_SENT:
         stats_add(&w->st, ST_KA_SENT, 1);
+        sd->ka_sent_us = clock_us();
         break;
     case DEV_EV_KEEPALIVE_REPLY:
         stats_add(&w->st, ST_KA_REPLIES, 1);
+        if (sd->ka_sent_us && arg == sd->dev.ka_cookie) { /* the reply to the latest request */
+            uint64_t rtt = clock_us() - sd->ka_sent_us;
+            stats_hist(w->st.ka_us, rtt);
+            if (rtt > atomic_load_explicit(&w->st.ka_max_us, memory_order_relaxed))
+                atomic_store_explicit(&w->st.ka_max_us, rtt, memory_order_relaxed);
+            sd->ka_sent_us = 0;
+        }
         break;
     case DEV_EV_CHANNEL_OPEN:
         stats_add(&w->st, ST_CHAN_OPENED, 1);

@@ -93,9 +93,13 @@ void stats_sum(struct stats *const *blocks, unsigned n, struct stats_sum *out)
         for (int i = 0; i < HIST_BUCKETS; i++) {
             out->hs[i] += atomic_load_explicit(&s->hs_us[i], memory_order_relaxed);
             out->ready[i] += atomic_load_explicit(&s->ready_us[i], memory_order_relaxed);
+            out->ka[i] += atomic_load_explicit(&s->ka_us[i], memory_order_relaxed);
         }
         uint64_t f = atomic_load_explicit(&s->first_connect_ms, memory_order_relaxed);
         uint64_t l = atomic_load_explicit(&s->last_ready_ms, memory_order_relaxed);
+        uint64_t k = atomic_load_explicit(&s->ka_max_us, memory_order_relaxed);
+        if (k > out->ka_max_us)
+            out->ka_max_us = k;
         if (f && (!out->first_connect_ms || f < out->first_connect_ms))
             out->first_connect_ms = f;
         if (l > out->last_ready_ms)

@@ -51,6 +51,8 @@ struct stats {
     _Atomic uint64_t reasons[R__COUNT];
     _Atomic uint32_t hs_us[HIST_BUCKETS];    /* connect start -> TLS up */
     _Atomic uint32_t ready_us[HIST_BUCKETS]; /* connect start -> ready */
+    _Atomic uint32_t ka_us[HIST_BUCKETS];    /* keep-alive request sent -> its reply read */
+    _Atomic uint64_t ka_max_us;
     _Atomic uint64_t first_connect_ms, last_ready_ms;
 };
 
@@ -64,7 +66,8 @@ uint64_t hist_value(unsigned idx); /* lower bound of the bucket */
 struct stats_sum {
     uint64_t c[ST__COUNT];
     uint64_t reasons[R__COUNT];
-    uint64_t hs[HIST_BUCKETS], ready[HIST_BUCKETS];
+    uint64_t hs[HIST_BUCKETS], ready[HIST_BUCKETS], ka[HIST_BUCKETS];
+    uint64_t ka_max_us;
     uint64_t first_connect_ms, last_ready_ms;
 };
 void stats_sum(struct stats *const *blocks, unsigned n, struct stats_sum *out);
