@@ -152,7 +152,10 @@ def idle_hold(ctx, n=None):
         k1 = (f.total("keepalives_sent"), f.total("keepalive_replies"))
         mem_end = srv.rss_kib()
         ready_end = f.ready()
+        cl0, tl0 = srv.cpu(), time.time()
         out = _stop_fleet(ctx, f)
+        leave = _wait_tunnels_gone(srv, 60)
+        cl1, tl1 = srv.cpu(), time.time()
         time.sleep(1.0)
         rss_after = srv.rss_kib()
     finally:
@@ -174,10 +177,35 @@ def idle_hold(ctx, n=None):
             "server_disconnects_during_hold": fe.metric_labels(
                 _sub(m1, m0), "mpsd_tunnel_disconnects_total", "reason"),
             "server_rss_end_of_hold_kib": mem_end, "server_rss_1s_after_leave_kib": rss_after,
+            "leave": _leave_cost(cl0, cl1, tl1 - tl0, leave, n),
             "memory": mem, "server_cpu_hold": cost,
             "amtsim": {k: out[k] for k in ("processes", "counts", "cpu_user_s", "cpu_sys_s",
                                            "rss_kib_max_sum", "failed", "closed_by_server")},
             "elapsed_s": round(time.time() - t_start, 1)}
+
+
+def _wait_tunnels_gone(srv, timeout):
+    """Waits until the server's tunnel gauge is 0 (mpsd's /metrics); True if it got there."""
+    end = time.time() + timeout
+    while time.time() < end:
+        m = srv.scrape()
+        if not m:
+            return None  # no metrics (another MPS): the leave cost is the stop's span only
+        if fe.metric_sum(m, "mpsd_tunnels_connected") == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _leave_cost(c0, c1, t, gone, n):
+    """The server's CPU while every device leaves at once (amtsim stopped: APF DISCONNECT, then
+    TCP close), until its tunnel gauge reads 0."""
+    if not (c0 and c1):
+        return None
+    cpu_s = (c1[0] - c0[0]) + (c1[1] - c0[1])
+    return {"seconds": round(t, 2), "all_gone": gone, "server_user_s": round(c1[0] - c0[0], 3),
+            "server_sys_s": round(c1[1] - c0[1], 3),
+            "server_cpu_us_per_tunnel": round(cpu_s * 1e6 / n, 1)}
 
 
 def _ka_rtt(summaries):
