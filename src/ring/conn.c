@@ -162,8 +162,7 @@ void conn_progress(ring_conn *c)
         return;
     case CS_CLOSING:
         /* Abortive close as a RST: SO_LINGER {1, 0} goes first (it is issued inline, before the
-         * cancels in the same submit); no shutdown, whose SHUT_WR would send the FIN that the
-         * reset is meant to replace. */
+         * cancels in the same submit). */
         if ((c->flags & (CF_RST | CF_RST_SENT)) == CF_RST) {
             c->flags |= CF_RST_SENT;
             rst_submit(c);
@@ -178,14 +177,17 @@ void conn_progress(ring_conn *c)
             /* Cancel the armed recv and a send waiting for room by their user_data: the kernel
              * finds those in a hash. A cancel by descriptor (IORING_ASYNC_CANCEL_FD) walks every
              * request of the ring instead, which made closing n connections O(n^2) (50 us per
-             * close at 10k). Nothing else in flight waits on the peer (shutdown, setsockopt and
-             * MSG_RING complete by themselves; sends and receives are poll-armed, never on an
-             * io-wq thread), so no shutdown is needed to wake a raced request. */
+             * close at 10k). A cancel can miss a request that is running at that moment (a
+             * multishot receive re-arms itself): the shutdown then wakes it (EOF ends it, EPIPE
+             * a send). SHUT_RD only for a reset: SHUT_WR would send the FIN it replaces. */
             c->flags |= CF_CANCELLED;
+            bool busy = c->flags & (CF_RECV | CF_SEND);
             if (c->flags & CF_RECV)
                 cancel_op(c, OP_RECV);
             if (c->flags & CF_SEND)
                 cancel_op(c, OP_SEND);
+            if (busy)
+                submit_shutdown(c, (c->flags & CF_RST) ? SHUT_RD : SHUT_RDWR);
         }
         return;
     default:

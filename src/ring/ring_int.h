@@ -180,6 +180,8 @@ struct ring_worker {
     /* send chunks */
     tx_chunk *tx_free;
     unsigned tx_size, tx_nfree, tx_cache;
+    unsigned tx_low;    /* fewest chunks on the free list since the last trim */
+    ring_timer tx_trim; /* armed while the free list holds chunks */
 
     /* listeners */
     ring_listener **listeners;
@@ -241,6 +243,7 @@ void conn_handle_cqe(ring_worker *w, struct io_uring_cqe *cqe);
 void conn_close_all(ring_worker *w);
 
 /* send.c */
+void tx_pool_init(ring_worker *w);
 void tx_submit(ring_conn *c);
 void tx_handle_cqe(ring_conn *c, int res);
 void tx_drop(ring_conn *c);

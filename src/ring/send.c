@@ -14,12 +14,39 @@
 
 #define CHUNK_CAP(w) ((w)->tx_size - (uint32_t)sizeof(tx_chunk))
 
+/* The free list gives back what it did not need: every TX_TRIM_MS, half of the chunks that sat
+ * unused the whole interval (the list's low-water mark) are freed, so after a burst (a reconnect
+ * storm, a drain, console transfers) the cache decays to its working set within seconds and
+ * jemalloc's decay returns the pages; the timer is armed only while the list holds chunks. */
+#define TX_TRIM_MS 1000
+
+static void tx_trim_fire(ring_timer *tm)
+{
+    ring_worker *w = (ring_worker *)((char *)tm - offsetof(ring_worker, tx_trim));
+    unsigned idle = w->tx_low < w->tx_nfree ? w->tx_low : w->tx_nfree;
+    for (unsigned n = (idle + 1) / 2; n && w->tx_free; n--) {
+        tx_chunk *t = w->tx_free;
+        w->tx_free = t->next;
+        w->tx_nfree--;
+        free(t);
+    }
+    w->tx_low = w->tx_nfree;
+    if (w->tx_nfree)
+        ring_timer_arm(w, &w->tx_trim, TX_TRIM_MS);
+}
+
+void tx_pool_init(ring_worker *w)
+{
+    ring_timer_init(&w->tx_trim, tx_trim_fire);
+}
+
 static tx_chunk *chunk_get(ring_worker *w)
 {
     tx_chunk *t = w->tx_free;
     if (t) {
         w->tx_free = t->next;
-        w->tx_nfree--;
+        if (--w->tx_nfree < w->tx_low)
+            w->tx_low = w->tx_nfree;
     } else if (!(t = malloc(w->tx_size))) {
         return NULL;
     }
@@ -37,6 +64,10 @@ static void chunk_put(ring_worker *w, tx_chunk *t)
     t->next = w->tx_free;
     w->tx_free = t;
     w->tx_nfree++;
+    if (!ring_timer_armed(&w->tx_trim)) {
+        w->tx_low = w->tx_nfree;
+        ring_timer_arm(w, &w->tx_trim, TX_TRIM_MS);
+    }
 }
 
 void tx_pool_free(ring_worker *w)

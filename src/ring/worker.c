@@ -216,6 +216,7 @@ static int worker_init(ring_worker *w)
     w->tick_ms = c->tick_ms;
     w->now_ms = ring_clock_ms();
     timer_wheel_init(w);
+    tx_pool_init(w);
     mbox_arm(w);
     return 0;
 }
