@@ -378,6 +378,13 @@ class Sim:
             self.cpu_last = c
             self.rss_max = max(self.rss_max, rss_kib(self.p.pid) or 0)
 
+    def mark(self):
+        """amtsim's summary then also reports keep-alive round trips since now (SIGUSR1)."""
+        try:
+            self.p.send_signal(signal.SIGUSR1)
+        except OSError:
+            pass
+
     def stop(self, timeout=300):
         self.sample()
         mpsdbench.stop(self.p, signal.SIGINT, timeout)
@@ -415,6 +422,10 @@ class Fleet:
             args += list(extra)
             self.sims.append(Sim(args, f"r{role}p{k}"))
             off += c
+
+    def mark(self):
+        for s in self.sims:
+            s.mark()
 
     def total(self, key):
         return sum(s.last.get(key, 0) or 0 for s in self.sims)

@@ -46,6 +46,10 @@ def parse():
     ap.add_argument("--workers", type=int, default=2,
                     help="mpsd workers at least (raised so each ring holds < 15k)")
     ap.add_argument("--sim-workers", type=int, default=2, help="amtsim rings in connect-storm")
+    ap.add_argument("--storm-pipeline", action="store_true",
+                    help="connect-storm: amtsim sends its whole APF login in one write (whether "
+                         "real firmware pipelines its tcpip-forwards is undocumented; the default "
+                         "lock-step login costs ~9 more round trips per tunnel)")
     ap.add_argument("--inflight", type=int, default=512, help="amtsim --inflight per process")
     ap.add_argument("--timeout", type=float, default=900, help="wait for devices ready, s")
     ap.add_argument("--bare-seconds", type=float, default=3.0, help="bare handshake run per CPU")
@@ -63,6 +67,9 @@ def parse():
     ap.add_argument("--churn-reconnect-delay", type=int, default=20,
                     help="churn: amtsim's first reconnect backoff, ms (its own default is 500: with "
                          "that the ping-pong is bound by the wait, not by the MPS)")
+    ap.add_argument("--churn-tls-max", default=None,
+                    help="churn: highest TLS version the devices offer (1.2: AMT before 16 - an "
+                         "abbreviated handshake without key exchange on resumption)")
     ap.add_argument("--settle", type=float, default=30, help="churn: RSS watched after leave")
     ap.add_argument("--fleet-bytes-per-conn", type=int, default=64 << 20,
                     help="fleet: bytes each console channel moves each way")
