@@ -232,6 +232,7 @@ void tx_submit(ring_conn *c)
     for (tx_chunk *t = h; t && n < TX_IOV; t = t->next)
         if (t->len > t->off)
             h->iov[n++] = (struct iovec){t->data + t->off, t->len - t->off};
+    h->mh.msg_iovlen = n; /* how many chunks the send in flight reads (tx_drop keeps them) */
     if (n == 1) {
         io_uring_prep_send(sqe, (int)c->slot, h->iov[0].iov_base, h->iov[0].iov_len, MSG_NOSIGNAL);
     } else { /* one syscall-free round trip for several chunks */
@@ -280,20 +281,34 @@ void tx_handle_cqe(ring_conn *c, int res)
         conn_progress(c);
 }
 
-/* Drop what is queued, keeping only a chunk the kernel is still reading. */
+/* Drop what is queued, keeping every chunk the send in flight reads (a sendmsg spans up to TX_IOV
+ * chunks): their memory stays the kernel's until the CQE, and the bytes that send can still report
+ * stay counted in queued, so its completion never subtracts more than is left. */
 void tx_drop(ring_conn *c)
 {
-    tx_chunk *keep = (c->flags & CF_SEND) ? c->txh : NULL;
-    tx_chunk *t = keep ? keep->next : c->txh;
+    tx_chunk *last = NULL;
+    uint32_t left = 0;
+    if (c->flags & CF_SEND) {
+        size_t n = c->txh->mh.msg_iovlen;
+        for (tx_chunk *t = c->txh; t && n; t = t->next) {
+            last = t;
+            if (t->len > t->off) {
+                left += t->len - t->off;
+                n--;
+            }
+        }
+    }
+    tx_chunk *t = last ? last->next : c->txh;
     while (t) {
         tx_chunk *n = t->next;
         chunk_put(c->w, t);
         t = n;
     }
-    if (keep)
-        keep->next = NULL;
-    c->txh = c->txt = keep;
-    uint32_t left = keep ? keep->len - keep->off : 0;
+    if (last)
+        last->next = NULL;
+    else
+        c->txh = NULL;
+    c->txt = last;
     STAT_ADD(c->w, tx_queued, -(uint64_t)(c->queued - left));
     c->queued = left;
     c->flags &= ~CF_WANT_WRITE;
