@@ -275,11 +275,16 @@ static void dev_event_cb(void *user, enum dev_event ev, uint32_t arg)
         break;
     case DEV_EV_KEEPALIVE_SENT:
         stats_add(&w->st, ST_KA_SENT, 1);
-        sd->ka_sent_us = clock_us();
+        if (!sd->ka_sent_us) { /* time the oldest unanswered one: a slow MPS is not hidden */
+            sd->ka_sent_us = clock_us();
+            sd->ka_sent_cookie = arg;
+        }
         break;
     case DEV_EV_KEEPALIVE_REPLY:
         stats_add(&w->st, ST_KA_REPLIES, 1);
-        if (sd->ka_sent_us && arg == sd->dev.ka_cookie) { /* the reply to the latest request */
+        if (sd->ka_sent_us && arg > sd->ka_sent_cookie) {
+            sd->ka_sent_us = 0; /* the timed request got no reply of its own: no sample */
+        } else if (sd->ka_sent_us && arg == sd->ka_sent_cookie) {
             uint64_t rtt = clock_us() - sd->ka_sent_us;
             stats_hist(w->st.ka_us, rtt);
             if (rtt > atomic_load_explicit(&w->st.ka_max_us, memory_order_relaxed))

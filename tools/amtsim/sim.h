@@ -55,9 +55,10 @@ struct simdev {
     ring_timer timer;
     uint64_t t0_ms;       /* connect start */
     uint64_t deadline_ms; /* the expected state must come by then (UINT64_MAX: reached) */
-    uint64_t ka_sent_us;  /* the outstanding keep-alive request's send time, 0 if none */
-    int dev_err;          /* a device error raised inside a callback, handled after it */
-    uint16_t end_reason;  /* R_* of the first end, R__COUNT = none yet */
+    uint64_t ka_sent_us;  /* the oldest unanswered keep-alive request's send time, 0 if none */
+    uint32_t ka_sent_cookie;
+    int dev_err;         /* a device error raised inside a callback, handled after it */
+    uint16_t end_reason; /* R_* of the first end, R__COUNT = none yet */
     uint8_t phase;
     uint8_t flags;
     uint8_t backoff; /* reconnect attempts since the last ready */
