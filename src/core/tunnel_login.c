@@ -33,6 +33,14 @@ void tunnel_set_group(struct tunnel *t, const char *group)
     }
 }
 
+/* A refused login: USERAUTH_FAILURE, then the graceful close (the line and counter are the
+ * caller's, each naming its reason). */
+static void refuse_login(struct tunnel *t)
+{
+    tunnel_want_close(t, RING_CLOSE_GRACEFUL, "login refused");
+    apf_session_auth_result(t->apf, false);
+}
+
 static void auth_decide(struct tunnel *t, creds_status st, bool cached)
 {
     struct wctx *wc = t->wc;
@@ -74,9 +82,10 @@ static void auth_decide(struct tunnel *t, creds_status st, bool cached)
         ok = false; /* a device no console could find is not worth a tunnel */
         STAT_INC(&wc->stats, auth_error);
     }
-    if (!ok)
-        tunnel_want_close(t, RING_CLOSE_GRACEFUL, "login refused");
-    apf_session_auth_result(t->apf, ok);
+    if (ok)
+        apf_session_auth_result(t->apf, true);
+    else
+        refuse_login(t);
 }
 
 static void auth_answered(struct wctx *wc, uint64_t conn_id, const struct auth_res *res)
@@ -109,8 +118,7 @@ void tunnel_apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
             STAT_INC(&wc->stats, auth_bad_password);
             peer_warn(t, "login refused: method none needs a client certificate whose CN is the "
                          "device GUID");
-            tunnel_want_close(t, RING_CLOSE_GRACEFUL, "login refused");
-            apf_session_auth_result(s, false);
+            refuse_login(t);
         }
         return;
     }
@@ -144,8 +152,7 @@ void tunnel_apf_on_auth(apf_session *s, const apf_auth_request *req, void *user)
             peer_warn(t, "login refused: throttled: too many wrong passwords from this address's "
                          "network (/24 or /56)");
         }
-        tunnel_want_close(t, RING_CLOSE_GRACEFUL, "login refused");
-        apf_session_auth_result(s, false);
+        refuse_login(t);
     } else if (rc == 1) {
         tunnel_set_group(t, res.group);
         auth_decide(t, (creds_status)res.status, res.cached);
