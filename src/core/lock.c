@@ -135,8 +135,29 @@ int instance_lock_host(char *err, size_t errcap)
 
 /* --- who holds a port --- */
 
-/* The inode of a LISTEN socket on port whose address matches want (len 4 or 16; a wildcard on
- * either side matches), from one /proc/net file; 0 if none. */
+static bool own_inode(unsigned long inode)
+{
+    char want[64];
+    snprintf(want, sizeof(want), "socket:[%lu]", inode);
+    DIR *fds = opendir("/proc/self/fd");
+    if (!fds)
+        return false;
+    bool found = false;
+    for (struct dirent *d; !found && (d = readdir(fds));) {
+        char path[300], target[64];
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", d->d_name);
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        if (n > 0) {
+            target[n] = 0;
+            found = strcmp(target, want) == 0;
+        }
+    }
+    closedir(fds);
+    return found;
+}
+
+/* The inode of a LISTEN socket not in our own descriptor table, on port, whose address matches
+ * want (len 4 or 16; a wildcard on either side matches), from one /proc/net file; 0 if none. */
 static unsigned long listen_inode(const char *file, bool v6, const uint8_t *want, size_t wlen,
                                   unsigned port)
 {
@@ -177,7 +198,9 @@ static unsigned long listen_inode(const char *file, bool v6, const uint8_t *want
         /* a v4-mapped v6 listener ::ffff:a.b.c.d matches the v4 address */
         bool mapped = v6 && wlen == 4 && memcmp(addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 &&
                       memcmp(addr + 12, want, 4) == 0;
-        if (wild || want_wild || same || mapped)
+        /* our own sockets (each worker's, with SO_REUSEPORT) are skipped: another process' may
+         * follow them in the file */
+        if ((wild || want_wild || same || mapped) && !own_inode(inode))
             found = inode;
     }
     fclose(f);
@@ -231,27 +254,6 @@ static pid_t inode_owner(unsigned long inode, char *comm, size_t cap)
     return owner;
 }
 
-static bool own_inode(unsigned long inode)
-{
-    char want[64];
-    snprintf(want, sizeof(want), "socket:[%lu]", inode);
-    DIR *fds = opendir("/proc/self/fd");
-    if (!fds)
-        return false;
-    bool found = false;
-    for (struct dirent *d; !found && (d = readdir(fds));) {
-        char path[300], target[64];
-        snprintf(path, sizeof(path), "/proc/self/fd/%s", d->d_name);
-        ssize_t n = readlink(path, target, sizeof(target) - 1);
-        if (n > 0) {
-            target[n] = 0;
-            found = strcmp(target, want) == 0;
-        }
-    }
-    closedir(fds);
-    return found;
-}
-
 int port_holder(const char *host, unsigned port, pid_t *pid, char *comm, size_t commcap)
 {
     uint8_t want[16];
@@ -277,11 +279,8 @@ int port_holder(const char *host, unsigned port, pid_t *pid, char *comm, size_t 
     }
     if (!inode)
         return 0;
-    /* 0 when only we hold it (a descriptor inherited across exec, or our own listener) or when
-     * the holder is not visible to us (then held all the same) */
-    pid_t owner = inode_owner(inode, comm, commcap);
-    if (!owner && own_inode(inode))
-        return 0;
-    *pid = owner;
+    /* not ours (those were skipped): its holder, or 0 when not visible to us (held all the
+     * same) */
+    *pid = inode_owner(inode, comm, commcap);
     return 1;
 }

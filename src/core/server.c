@@ -194,6 +194,29 @@ static int add_listeners(ring_worker *w, void *arg)
     return 0;
 }
 
+/* The first configured listener that a TCP listener of another process holds: its kind (NULL
+ * when none), with its address and holder named into name[80] and holder[128]. */
+static const char *foreign_listener(const struct mpsd *m, char *name, char *holder)
+{
+    char comm[64] = "";
+    pid_t pid = 0;
+    for (size_t k = 0; k < sizeof(listener_kinds) / sizeof(listener_kinds[0]); k++) {
+        unsigned n;
+        const struct config_listen *ls = kind_list(&m->cfg, &listener_kinds[k], &n);
+        for (unsigned i = 0; i < n; i++) {
+            if (port_holder(ls[i].host, ls[i].port, &pid, comm, sizeof(comm)) == 1) {
+                config_listen_format(&ls[i], name, 80);
+                if (pid > 0)
+                    snprintf(holder, 128, "pid %ld (%s)", (long)pid, comm);
+                else
+                    snprintf(holder, 128, "another process (not visible to this user)");
+                return listener_kinds[k].what;
+            }
+        }
+    }
+    return NULL;
+}
+
 /* Before binding: a configured address that another process listens on is an error naming it
  * (with SO_REUSEPORT two mpsd would otherwise split the devices between them without a word).
  * With bind_timeout the wait goes on that long (an old instance still draining, a port freed by
@@ -204,26 +227,10 @@ static int wait_for_ports(struct mpsd *m, int sfd)
     uint64_t deadline = ring_clock_ms() + m->cfg.bind_timeout_ms;
     bool said = false;
     for (;;) {
-        const char *busy = NULL;
-        char name[80], comm[64] = "";
-        pid_t pid = 0;
-        for (size_t k = 0; !busy && k < sizeof(listener_kinds) / sizeof(listener_kinds[0]); k++) {
-            unsigned n;
-            const struct config_listen *ls = kind_list(&m->cfg, &listener_kinds[k], &n);
-            for (unsigned i = 0; !busy && i < n; i++) {
-                if (port_holder(ls[i].host, ls[i].port, &pid, comm, sizeof(comm)) == 1) {
-                    config_listen_format(&ls[i], name, sizeof(name));
-                    busy = listener_kinds[k].what;
-                }
-            }
-        }
+        char name[80], holder[128];
+        const char *busy = foreign_listener(m, name, holder);
         if (!busy)
             return 0;
-        char holder[128];
-        if (pid > 0)
-            snprintf(holder, sizeof(holder), "pid %ld (%s)", (long)pid, comm);
-        else
-            snprintf(holder, sizeof(holder), "another process (not visible to this user)");
         snprintf(why, sizeof(why), "listener %s (%s) not bound: the port is in use by %s", name,
                  busy, holder);
         admin_set_not_ready(m->admin, why);
@@ -671,6 +678,20 @@ int server_run(const struct config *cfg, const char *config_path)
     }
     for (unsigned i = 0; i < m->nworkers; i++) {
         if (ring_call(ring_worker_at(m->ring, i), add_listeners, m) != 0) {
+            ring_stop(m->ring);
+            goto out;
+        }
+    }
+    {
+        /* After binding, once more: two instances that started together both found the ports
+         * free, and SO_REUSEPORT let both bind; each now sees the other and stops, rather than
+         * splitting the devices between them without a word. */
+        char name[80], holder[128];
+        const char *busy = foreign_listener(m, name, holder);
+        if (busy) {
+            log_error("cannot listen on %s for %s: %s bound it at the same time; only one MPS "
+                      "instance may run per server",
+                      name, busy, holder);
             ring_stop(m->ring);
             goto out;
         }
