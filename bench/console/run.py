@@ -32,6 +32,8 @@ import tempfile, time
 os.environ.setdefault("MPSD_TEST_INSTANCE", "bench%d" % os.getpid())
 
 top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(top, "bench", "lib"))
+from mpsdbench import free_port  # noqa: E402  (reserved against other runs on the host)
 TCK = os.sysconf("SC_CLK_TCK")
 PW = "Bench-P@ss1"
 CPW = "Console-P@ss1"
@@ -51,14 +53,6 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def wait_port(port, proc, timeout=10):

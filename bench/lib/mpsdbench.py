@@ -59,11 +59,37 @@ def json_lines(stream):
             continue
 
 
+_reserved = []  # lock files held for the life of the process (see free_port)
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
+    """A TCP port on 127.0.0.1 that was free a moment ago, reserved against every other test or
+    bench process on the host for the life of this one: a flock on /tmp/mpsd-test-ports/PORT, the
+    same as tests/process/proc.c takes. Two runs that picked the same port would otherwise share it
+    through mpsd's SO_REUSEPORT listeners."""
+    import fcntl
+    d = "/tmp/mpsd-test-ports"
+    try:
+        os.mkdir(d, 0o1777)
+        os.chmod(d, 0o1777)
+    except OSError:
+        pass
+    for _ in range(100):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        try:
+            fd = os.open(os.path.join(d, str(p)), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError:
+            return p  # no reservation possible: only as free as bind said
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # another process holds it
+        _reserved.append(fd)
+        return p
     return p
 
 

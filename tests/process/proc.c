@@ -7,7 +7,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,6 +135,17 @@ static void drain(struct proc *p, int wait_ms)
     }
 }
 
+const char *proc_tail(const struct proc *p, int lines)
+{
+    const char *s = p->out + p->out_len;
+    if (s > p->out && s[-1] == '\n')
+        s--; /* the last line's own newline */
+    while (s > p->out && lines > 0)
+        if (*--s == '\n')
+            lines--;
+    return lines > 0 ? p->out : s + 1;
+}
+
 bool proc_wait_output(struct proc *p, const char *needle, int timeout_ms)
 {
     long long end = now_ms() + timeout_ms;
@@ -211,17 +226,38 @@ const char *env_or_die(const char *name)
     return v;
 }
 
-#include <netinet/in.h>
-#include <sys/socket.h>
+/* Held for the life of the test process: a port one test chose is skipped by every other test
+ * process on the host until this one exits (the kernel drops the flock). Without it two suites run
+ * in parallel could pick the same port, and with SO_REUSEPORT their listeners would share it. */
+static bool reserve_port(int port)
+{
+    static const char dir[] = "/tmp/mpsd-test-ports";
+    if (mkdir(dir, 01777) == 0)
+        chmod(dir, 01777); /* whatever the umask: every user's tests share it */
+    char path[64];
+    snprintf(path, sizeof(path), "%s/%d", dir, port);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return true; /* no reservation possible here: the port is only as free as bind said */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return false; /* another test process holds it */
+    }
+    return true; /* fd stays open: the reservation lasts until exit */
+}
 
 int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t len = sizeof(a);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    for (int tries = 0;; tries++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(fd, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+        socklen_t len = sizeof(a);
+        cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+        close(fd);
+        int port = ntohs(a.sin_port);
+        if (reserve_port(port) || tries >= 100)
+            return port;
+    }
 }

@@ -29,6 +29,10 @@ int proc_stop(struct proc *p, int sig, int timeout_ms);
 /* Runs to completion, capturing output; returns the exit status as proc_wait_exit. */
 int proc_run(struct proc *p, char *const argv[], int timeout_ms);
 
+/* The start of the last `lines` lines of what p printed (for a failure message: a server's whole
+ * output can be megabytes). */
+const char *proc_tail(const struct proc *p, int lines);
+
 /* Writes `text` into a fresh file under the test's temp dir; returns its path (static storage per
  * call site is the caller's problem: copy it). */
 void write_file(const char *path, const char *text);
@@ -36,7 +40,9 @@ void write_file(const char *path, const char *text);
 const char *scratch_dir(void);
 const char *env_or_die(const char *name);
 
-/* A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read it, close). */
+/* A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read it, close), reserved for the
+ * life of this process against every other test process on the host (a flock under
+ * /tmp/mpsd-test-ports; bench/lib/mpsdbench.py takes the same): never one another test uses. */
 int free_port(void);
 
 #endif
