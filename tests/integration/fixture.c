@@ -114,6 +114,52 @@ int fx_count(struct fx *f, const char *needle)
     return n;
 }
 
+const char *fx_brief(struct fx *f)
+{
+    static char buf[24576];
+    size_t n = 0;
+    int kept = 0, skipped = 0;
+    proc_wait_output(&f->p, "\x01never\x01", 50);
+    const char *stats = NULL;
+    for (const char *s = f->p.out; *s;) {
+        const char *eol = strchr(s, '\n');
+        size_t len = eol ? (size_t)(eol - s) : strlen(s);
+        /* logfmt "level=warn" or JSON "level":"warn" (and error) */
+        bool bad = false;
+        for (const char *l = s; l < s + len && (l = strstr(l, "level")) && l < s + len; l++)
+            if (!strncmp(l, "level=warn", 10) || !strncmp(l, "level=error", 11) ||
+                !strncmp(l, "level\":\"warn", 13) || !strncmp(l, "level\":\"error", 14)) {
+                bad = true;
+                break;
+            }
+        if (memmem(s, len, "stats: ", 7))
+            stats = s;
+        if (bad && kept < 40 && n + len + 2 < sizeof(buf)) {
+            memcpy(buf + n, s, len);
+            n += len;
+            buf[n++] = '\n';
+            kept++;
+        } else if (bad) {
+            skipped++;
+        }
+        s = eol ? eol + 1 : s + len;
+    }
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+                          "(%d more warn/error lines)\nlast stats: ", skipped);
+    if (n >= sizeof(buf))
+        n = sizeof(buf) - 1;
+    if (stats) {
+        const char *eol = strchr(stats, '\n');
+        size_t len = eol ? (size_t)(eol - stats) : strlen(stats);
+        if (len > sizeof(buf) - n - 1)
+            len = sizeof(buf) - n - 1;
+        memcpy(buf + n, stats, len);
+        n += len;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
 bool fx_wait(struct fx *f, const char *needle, int timeout_ms)
 {
     return proc_wait_output(&f->p, needle, timeout_ms);

@@ -54,6 +54,9 @@ void fx_user_line(char *out, size_t cap, const char *name, const char *pw, const
 /* Counts occurrences of needle in mpsd's output so far (after draining what is pending). */
 int fx_count(struct fx *f, const char *needle);
 bool fx_wait(struct fx *f, const char *needle, int timeout_ms);
+/* For a failure message: mpsd's warn and error lines (the first 40) and its last stats line, not
+ * the whole output (a thousand tunnels log a megabyte). Static storage: one call per message. */
+const char *fx_brief(struct fx *f);
 /* Asks for a stats line (SIGUSR1) and returns the named counter (0 if not printed). */
 long long fx_stat(struct fx *f, const char *name);
 

@@ -988,9 +988,12 @@ Test(admin, first_key_share_x25519_p256_p384_needs_no_hello_retry, .timeout = 60
     cr_assert_eq(client_hellos(&f, "P-384"), 1);
     /* a share mpsd does not take: one HelloRetryRequest toward P-256, counted */
     cr_assert_eq(client_hellos(&f, "X448:P-256"), 2);
-    cr_assert_eq(scrape_value(&f, "mpsd_tls_key_exchange_group_total{group=\"x25519\"}"), 1);
-    cr_assert_eq(scrape_value(&f, "mpsd_tls_key_exchange_group_total{group=\"secp256r1\"}"), 2);
-    cr_assert_eq(scrape_value(&f, "mpsd_tls_key_exchange_group_total{group=\"secp384r1\"}"), 1);
-    cr_assert_eq(scrape_value(&f, "mpsd_tls_hello_retry_requests_total"), 1);
+    double x = scrape_value(&f, "mpsd_tls_key_exchange_group_total{group=\"x25519\"}"),
+           p256 = scrape_value(&f, "mpsd_tls_key_exchange_group_total{group=\"secp256r1\"}"),
+           p384 = scrape_value(&f, "mpsd_tls_key_exchange_group_total{group=\"secp384r1\"}"),
+           hrr = scrape_value(&f, "mpsd_tls_hello_retry_requests_total");
+    cr_assert(x == 1 && p256 == 2 && p384 == 1 && hrr == 1,
+              "x25519 %g (want 1), P-256 %g (2), P-384 %g (1), HRR %g (1); mpsd:\n%s", x, p256,
+              p384, hrr, fx_brief(&f));
     fx_stop(&f, SIGTERM);
 }

@@ -102,8 +102,8 @@ static void sim_ready(struct fx *f, struct proc *sim, const char *args, int n)
     sim_start(f, sim, a);
     own(sim->pid);
     snprintf(needle, sizeof(needle), "\"ready\":%d,\"ready_total\"", n);
-    cr_assert(proc_wait_output(sim, needle, 120000), "amtsim not ready (%d):\n%s\n%s", n, sim->out,
-              f->p.out);
+    cr_assert(proc_wait_output(sim, needle, 120000), "amtsim not ready (%d):\n%s\nmpsd:\n%s", n,
+              proc_tail(sim, 6), fx_brief(f));
 }
 
 /* --- sockets --- */
@@ -567,7 +567,8 @@ Test(console, proxychains_amtterm_sol_session_by_hostname, .timeout = 90)
     cr_expect(fx_wait(&f, "user=alice device=amt-1 port=16994 msg=\"closed after", 5000), "%s",
               f.p.out);
     proc_stop(&sim, SIGTERM, 10000);
-    cr_expect_eq(sim_field(&sim, "closed_by_server"), 0, "%s", sim.out);
+    cr_expect_eq(sim_field(&sim, "closed_by_server"), 0, "%s\nmpsd:\n%s", proc_tail(&sim, 4),
+                 fx_brief(&f));
     fx_stop(&f, SIGTERM);
 }
 
@@ -621,7 +622,8 @@ Test(console, fifty_mib_each_way_through_a_4k_device_window, .timeout = 240)
     cr_expect_geq(fx_stat(&f, "console_bytes_down"), 50ll << 20);
     cr_log_info("50 MiB each way through a 4 KiB window: %lld ms", took);
     proc_stop(&sim, SIGTERM, 10000);
-    cr_expect_eq(sim_field(&sim, "closed_by_server"), 0, "%s", sim.out);
+    cr_expect_eq(sim_field(&sim, "closed_by_server"), 0, "%s\nmpsd:\n%s", proc_tail(&sim, 4),
+                 fx_brief(&f));
     fx_stop(&f, SIGTERM);
 }
 
@@ -672,7 +674,8 @@ Test(console, one_console_each_on_a_thousand_devices, .timeout = 240)
     cr_expect_eq(fx_stat(&f, "console_channels"), 1000);
     cr_expect_eq(fx_stat(&f, "tunnels"), 1000);
     proc_stop(&sim, SIGTERM, 20000);
-    cr_expect_eq(sim_field(&sim, "closed_by_server"), 0, "%s", sim.out);
+    cr_expect_eq(sim_field(&sim, "closed_by_server"), 0, "%s\nmpsd:\n%s", proc_tail(&sim, 4),
+                 fx_brief(&f));
     fx_stop(&f, SIGTERM);
 }
 
@@ -767,7 +770,8 @@ Test(console, errors_unknown_port_acl_and_credentials, .timeout = 120)
     cr_expect_eq(fx_count(&f, "wrong-password"), 0, "a console password must never be logged");
 
     proc_stop(&sim, SIGTERM, 10000);
-    cr_expect_eq(sim_field(&sim, "closed_by_server"), 0, "%s", sim.out);
+    cr_expect_eq(sim_field(&sim, "closed_by_server"), 0, "%s\nmpsd:\n%s", proc_tail(&sim, 4),
+                 fx_brief(&f));
     fx_stop(&f, SIGTERM);
 }
 

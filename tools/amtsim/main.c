@@ -55,6 +55,8 @@ static void print_progress(struct sim *s, double t)
     sum(s, &ss);
     printf("{\"t\":%.1f,", t);
     stats_print_counters(stdout, &ss);
+    putchar(',');
+    stats_print_reasons(stdout, &ss); /* why devices ended so far: a failure names its cause */
     printf("}\n");
     fflush(stdout);
 }
