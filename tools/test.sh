@@ -59,6 +59,23 @@ for d in sys.argv[1:]:
         else:
             if t["result"] in ("OK", "EXPECTEDFAIL"): passed += 1
             elif t["result"] != "SKIP": failed += 1
+# what failed, last, where a CI log's tail shows it: criterion's assertion blocks and [FAIL]
+# lines (a few KiB per test, not the servers' whole output)
+for d in sys.argv[1:]:
+    try:
+        lines = open(f"{d}/meson-logs/testlog.json").read().splitlines()
+    except OSError:
+        continue
+    for line in lines:
+        t = json.loads(line)
+        if t["result"] in ("OK", "EXPECTEDFAIL", "SKIP"):
+            continue
+        out = (t.get("stdout") or "") + (t.get("stderr") or "")
+        keep = [l for l in out.splitlines() if l.startswith("[----]") or l.startswith("[FAIL]")]
+        text = "\n".join(keep) if keep else out[-3000:]
+        if len(text) > 6000:
+            text = text[:4000] + "\n[... cut ...]\n" + text[-2000:]
+        print(f"== failed: {d} {t['name']} ({t['result']})\n{text}")
 print(f"mpsd: {passed} passed, {failed} failed")
 PY
 exit $status
