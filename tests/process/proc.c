@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -67,9 +68,16 @@ static void start(struct proc *p, char *const argv[], const char *log)
     } else {
         cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
     }
+    pid_t parent = getpid();
     p->pid = fork();
     cr_assert_geq(p->pid, 0);
     if (p->pid == 0) {
+        /* whatever a failed assertion leaves running dies with the test's process (criterion
+         * runs each test in its own): no mpsd outlives its test holding ports and CPU. A
+         * privilege drop in the child clears it; such tests stop their processes themselves. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127); /* the test ended before the line above */
         dup2(fds[1], 1);
         dup2(fds[1], 2);
         /* mpsd's host-wide one-instance rule, scoped per started process unless the test set a
