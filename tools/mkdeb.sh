@@ -33,13 +33,8 @@ jobs=${MPSD_DEB_JOBS:-2}
 # buildtype adds -O3 and NDEBUG.
 eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
 export CC=${MPSD_DEB_CC:-gcc}
-opts=(--buildtype=release -Dwerror=true -Dtests=false -Dfuzz=false --prefix=/usr
-      "--pkg-config-path=$top/.deps/wolfssl/lib/pkgconfig")
-if [ -f "$build/build.ninja" ]; then
-  meson setup --reconfigure "$build" "${opts[@]}" >/dev/null
-else
-  meson setup "$build" "${opts[@]}" >/dev/null
-fi
+. "$top/tools/build-dir.sh"
+build_dir "$build" --buildtype=release -Dwerror=true -Dtests=false -Dfuzz=false --prefix=/usr
 log "building $build"
 nice ninja -C "$build" -j"$jobs" src/core/mpsd tools/mpsd-passwd tools/amtsim/amtsim >/dev/null
 

@@ -94,9 +94,8 @@ check_ports
 
 bash tools/setup.sh
 
-if [ ! -f build/build.ninja ]; then
-  meson setup build --pkg-config-path="$top/.deps/wolfssl/lib/pkgconfig" >/dev/null
-fi
+. tools/build-dir.sh
+build_dir build
 ninja -C build >/dev/null
 mpsd=$top/build/src/core/mpsd
 amtsim=$top/build/tools/amtsim/amtsim

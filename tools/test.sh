@@ -9,18 +9,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 bash tools/setup.sh
 
-pc="--pkg-config-path=$top/.deps/wolfssl/lib/pkgconfig"
 jobs=$(nproc)
-
-setup() { # DIR ARGS...
-  local dir=$1
-  shift
-  if [ -f "$dir/build.ninja" ]; then
-    meson setup --reconfigure "$dir" "$pc" "$@" >/dev/null
-  else
-    meson setup "$dir" "$pc" "$@" >/dev/null
-  fi
-}
+. tools/build-dir.sh
 
 fuzz_seconds=${FUZZ_SECONDS:-60}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
@@ -28,12 +18,12 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 status=0
 echo "== release build (gcc, -Wall -Wextra -Werror)"
-setup build-release --buildtype=release -Dwerror=true -Dfuzz=false
+build_dir build-release --buildtype=release -Dwerror=true -Dfuzz=false
 ninja -C build-release -j"$jobs"
 meson test -C build-release --print-errorlogs --no-suite fuzz --num-processes "$jobs" || status=1
 
 echo "== sanitizer build (clang-14, ASan + UBSan, libFuzzer targets)"
-CC=clang-14 setup build-asan --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined \
+CC=clang-14 build_dir build-asan --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined \
   -Db_lundef=false -Dfuzz=true -Dfuzz_seconds="$fuzz_seconds"
 ninja -C build-asan -j"$jobs"
 meson test -C build-asan --print-errorlogs --num-processes "$jobs" || status=1
