@@ -352,25 +352,14 @@ def stop_all():
             mpsdbench.stop(s.p, signal.SIGINT, 60)
 
 
-class Sim:
+class Sim(mpsdbench.JsonChild):
     """One amtsim process; a thread keeps its last progress line and its summary."""
 
     def __init__(self, args, name):
         LIVE.append(self)
-        self.name = name
         self.args = args
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                  text=True)
-        self.last, self.summary, self.cpu_last, self.rss_max = {}, None, (0, 0), 0
-        self.t = threading.Thread(target=self._read, daemon=True)
-        self.t.start()
-
-    def _read(self):
-        for j in mpsdbench.json_lines(self.p.stdout):
-            if j.get("summary"):
-                self.summary = j
-            else:
-                self.last = j
+        self.cpu_last, self.rss_max = (0, 0), 0
+        super().__init__(args, name, stderr=subprocess.DEVNULL)
 
     def sample(self):
         c = cpu(self.p.pid)
@@ -387,9 +376,7 @@ class Sim:
 
     def stop(self, timeout=300):
         self.sample()
-        mpsdbench.stop(self.p, signal.SIGINT, timeout)
-        self.t.join(timeout=30)
-        return self.summary or {}
+        return self.end(signal.SIGINT, timeout)
 
 
 class Fleet:

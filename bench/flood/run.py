@@ -49,47 +49,9 @@ def pct(v, p):
     return round(v[min(len(v) - 1, int(len(v) * p / 100.0))], 3)
 
 
-class Lines:
-    """A child's JSON stdout lines read on a thread: the last summary and every progress line."""
-
-    def __init__(self, argv, name):
-        self.name = name
-        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-        self.lines, self.summary = [], None
-        self.t = threading.Thread(target=self._read, daemon=True)
-        self.t.start()
-
-    def _read(self):
-        for j in mb.json_lines(self.p.stdout):
-            if j.get("summary"):
-                self.summary = j
-            else:
-                j.setdefault("t", time.time())
-                self.lines.append(j)
-
-    def last(self):
-        return self.lines[-1] if self.lines else {}
-
-    def wait_for(self, key, n, timeout):
-        end = time.time() + timeout
-        while time.time() < end:
-            if self.last().get(key, 0) >= n:
-                return True
-            if self.p.poll() is not None:
-                return False
-            time.sleep(0.2)
-        return False
-
-    def end(self, sig=signal.SIGINT, timeout=120):
-        if self.p.poll() is None:
-            self.p.send_signal(sig)
-        try:
-            self.p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-        self.t.join(5)
-        return self.summary or {}
+def Lines(argv, name):
+    """amtsim or mpsflood with every progress line kept."""
+    return mb.JsonChild(argv, name, keep=True)
 
 
 def amtsim(b, port, ca, count, base, prefix, sources, extra=()):
@@ -212,14 +174,14 @@ def run(a, b, port, aport, ca, pid, kids):
                              str(max(8, min(256, a.max_handshakes // 2))), "--keepalive",
                              str(a.keepalive)]), "amtsim")
     kids.append(main_sim)
-    if not main_sim.wait_for("ready", a.devices, 900) or main_sim.last().get("failed"):
-        sys.exit(f"not every device became ready: {main_sim.last()}")
+    if not main_sim.wait_for("ready", a.devices, 900) or main_sim.last.get("failed"):
+        sys.exit(f"not every device became ready: {main_sim.last}")
     probe = Lines([FLOOD, "probe", "--connect", f"127.0.0.1:{port}", "--count", str(a.probes),
                    "--ca", ca, "--password", PW, "--interval", "1", "--inflight", "16",
                    "--sources", "127.0.9.1-127.0.9.20", "--progress"], "probe")
     kids.append(probe)
     if not probe.wait_for("logged_in", a.probes, 120):
-        sys.exit(f"probes did not log in: {probe.last()}")
+        sys.exit(f"probes did not log in: {probe.last}")
     time.sleep(2)
     rss_held = mb.rss_bytes(pid)
     log(f"{a.devices} tunnels + {a.probes} probes up; baseline {a.baseline}s")

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -160,6 +161,46 @@ def stop(proc, sig=signal.SIGTERM, timeout=30):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+class JsonChild:
+    """A child that prints JSON lines on stdout (amtsim, mpsflood), read on a thread: the last
+    progress line (.last), every one of them with keep=True (.lines, each with "t" if it had
+    none), and the summary (the line with "summary": true)."""
+
+    def __init__(self, argv, name, keep=False, stderr=None):
+        self.name, self.keep = name, keep
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        self.last, self.lines, self.summary = {}, [], None
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for j in json_lines(self.p.stdout):
+            if j.get("summary"):
+                self.summary = j
+                continue
+            j.setdefault("t", time.time())
+            self.last = j
+            if self.keep:
+                self.lines.append(j)
+
+    def wait_for(self, key, n, timeout):
+        """Until the last progress line's key reaches n: False on timeout or exit."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.last.get(key, 0) >= n:
+                return True
+            if self.p.poll() is not None:
+                return False
+            time.sleep(0.2)
+        return False
+
+    def end(self, sig=signal.SIGINT, timeout=120):
+        """Signal it, wait (kill after timeout) and return its summary ({} if none)."""
+        stop(self.p, sig, timeout)
+        self.t.join(30)
+        return self.summary or {}
 
 
 def scratch(prefix="mpsd-bench-"):
