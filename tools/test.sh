@@ -33,6 +33,7 @@ meson test -C build-asan --print-errorlogs --num-processes "$jobs" || status=1
 python3 - build-release build-asan <<'PY'
 import json, re, sys
 passed = failed = 0
+failures = []  # printed after the count, where a CI log's tail shows them
 for d in sys.argv[1:]:
     try:
         lines = open(f"{d}/meson-logs/testlog.json").read().splitlines()
@@ -40,8 +41,8 @@ for d in sys.argv[1:]:
         continue
     for line in lines:
         t = json.loads(line)
-        m = re.search(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)",
-                      (t.get("stdout") or "") + (t.get("stderr") or ""))
+        out = (t.get("stdout") or "") + (t.get("stderr") or "")
+        m = re.search(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)", out)
         if m:
             passed += int(m.group(2)); failed += int(m.group(3)) + int(m.group(4))
             if t["result"] != "OK" and int(m.group(3)) + int(m.group(4)) == 0:
@@ -49,23 +50,15 @@ for d in sys.argv[1:]:
         else:
             if t["result"] in ("OK", "EXPECTEDFAIL"): passed += 1
             elif t["result"] != "SKIP": failed += 1
-# what failed, last, where a CI log's tail shows it: criterion's assertion blocks and [FAIL]
-# lines (a few KiB per test, not the servers' whole output)
-for d in sys.argv[1:]:
-    try:
-        lines = open(f"{d}/meson-logs/testlog.json").read().splitlines()
-    except OSError:
-        continue
-    for line in lines:
-        t = json.loads(line)
-        if t["result"] in ("OK", "EXPECTEDFAIL", "SKIP"):
-            continue
-        out = (t.get("stdout") or "") + (t.get("stderr") or "")
-        keep = [l for l in out.splitlines() if l.startswith("[----]") or l.startswith("[FAIL]")]
-        text = "\n".join(keep) if keep else out[-3000:]
-        if len(text) > 6000:
-            text = text[:4000] + "\n[... cut ...]\n" + text[-2000:]
-        print(f"== failed: {d} {t['name']} ({t['result']})\n{text}")
+        if t["result"] not in ("OK", "EXPECTEDFAIL", "SKIP"):
+            # criterion's assertion blocks and [FAIL] lines: a few KiB, not the servers' output
+            keep = [l for l in out.splitlines() if l.startswith("[----]") or l.startswith("[FAIL]")]
+            text = "\n".join(keep) if keep else out[-3000:]
+            if len(text) > 6000:
+                text = text[:4000] + "\n[... cut ...]\n" + text[-2000:]
+            failures.append(f"== failed: {d} {t['name']} ({t['result']})\n{text}")
+for f in failures:
+    print(f)
 print(f"mpsd: {passed} passed, {failed} failed")
 PY
 exit $status
