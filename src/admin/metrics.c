@@ -177,6 +177,9 @@ static void rings(const struct metrics_src *src, struct abuf *o)
         R(cqes, "mpsd_ring_completions_total", "counter", "CQEs reaped, per worker."),
         R(tx_queued, "mpsd_ring_send_queue_bytes", "gauge",
           "Bytes queued in the connections' send queues, per worker."),
+        R(tx_cached, "mpsd_ring_send_chunks_cached", "gauge",
+          "Free send chunks kept for reuse (half of those unused for a second are freed), per "
+          "worker."),
         R(aborts, "mpsd_ring_aborts_total", "counter", "Abortive closes, per worker."),
         R(aborts_rst, "mpsd_ring_aborts_rst_total", "counter",
           "Abortive closes sent as a TCP RST, per worker."),

@@ -97,6 +97,7 @@ typedef struct ring_stats {
     /* loop passes (one io_uring_enter each), SQEs submitted, CQEs reaped */
     uint64_t enters, sqes, cqes;
     uint64_t tx_queued; /* gauge: bytes in every connection's send queue */
+    uint64_t tx_cached; /* gauge: free send chunks kept for reuse (decays while unused) */
     /* provided receive buffers per group; each returns to the kernel in the batch that used it,
      * so between batches none is held by mpsd (enobufs counts when the kernel had none) */
     uint64_t rx_buffers, rx_big_buffers;

@@ -204,7 +204,7 @@ struct ring_worker {
     struct {
         stat_word accepts, connects, adopts, recvs, bytes_in, bytes_out, sends, enobufs,
             send_cap_hits, closes, errors, stale_cqes, timers_fired, msgs, conns, aborts,
-            aborts_rst, enters, sqes, cqes, tx_queued;
+            aborts_rst, enters, sqes, cqes, tx_queued, tx_cached;
     } st;
 };
 

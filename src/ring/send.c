@@ -20,6 +20,12 @@
  * jemalloc's decay returns the pages; the timer is armed only while the list holds chunks. */
 #define TX_TRIM_MS 1000
 
+/* The free list's length, for ring_stats_read on any thread. */
+static void gauge_cached(ring_worker *w)
+{
+    atomic_store_explicit(&w->st.tx_cached.v, w->tx_nfree, memory_order_relaxed);
+}
+
 static void tx_trim_fire(ring_timer *tm)
 {
     ring_worker *w = (ring_worker *)((char *)tm - offsetof(ring_worker, tx_trim));
@@ -31,6 +37,7 @@ static void tx_trim_fire(ring_timer *tm)
         free(t);
     }
     w->tx_low = w->tx_nfree;
+    gauge_cached(w);
     if (w->tx_nfree)
         ring_timer_arm(w, &w->tx_trim, TX_TRIM_MS);
 }
@@ -47,6 +54,7 @@ static tx_chunk *chunk_get(ring_worker *w)
         w->tx_free = t->next;
         if (--w->tx_nfree < w->tx_low)
             w->tx_low = w->tx_nfree;
+        gauge_cached(w);
     } else if (!(t = malloc(w->tx_size))) {
         return NULL;
     }
@@ -64,6 +72,7 @@ static void chunk_put(ring_worker *w, tx_chunk *t)
     t->next = w->tx_free;
     w->tx_free = t;
     w->tx_nfree++;
+    gauge_cached(w);
     if (!ring_timer_armed(&w->tx_trim)) {
         w->tx_low = w->tx_nfree;
         ring_timer_arm(w, &w->tx_trim, TX_TRIM_MS);
@@ -78,6 +87,7 @@ void tx_pool_free(ring_worker *w)
         free(t);
     }
     w->tx_nfree = 0;
+    gauge_cached(w);
 }
 
 /* A tail chunk with room, appending a fresh one if needed. */

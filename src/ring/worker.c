@@ -458,6 +458,7 @@ void ring_stats_read(const ring_worker *w, ring_stats *o)
     RD(sqes);
     RD(cqes);
     RD(tx_queued);
+    RD(tx_cached);
     o->rx_buffers = w->rx_count;
     o->rx_big_buffers = w->rx_big_count;
 #undef RD

@@ -114,6 +114,46 @@ Test(ring_flow, backpressure_cap_and_writable, .timeout = 30)
     ring_destroy(srv);
 }
 
+/* After a transfer the free send chunks stay cached for reuse (at most tx_cache), then decay: each
+ * second half of those left unused are freed, so an idle worker gives them all back. */
+static bool nothing_cached(void *arg)
+{
+    ring_stats st;
+    ring_stats_read(arg, &st);
+    return st.tx_cached == 0;
+}
+
+Test(ring_flow, send_chunk_cache_decays_once_idle, .timeout = 30)
+{
+    ring_config sc = {.workers = 1,
+                      .files = 64,
+                      .send_cap = CAP,
+                      .send_lowat = CAP / 4,
+                      .tx_cache = 16,
+                      .tick_ms = 20};
+    ring_t *srv = start_ring(&sc);
+    int fd = dial(listen_with(srv, &flood_cbs));
+    static uint8_t buf[1 << 16];
+    size_t got = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        got += (size_t)n;
+    cr_assert_eq(got, FLOOD);
+    close(fd);
+    cr_assert(wait_count(&flood_closes, 1, 5000));
+    ring_worker *w = ring_worker_at(srv, 0);
+    ring_stats st;
+    ring_stats_read(w, &st);
+    cr_assert_eq(st.tx_queued, 0, "%llu bytes still counted as queued",
+                 (unsigned long long)st.tx_queued);
+    cr_assert_gt(st.tx_cached, 0, "the chunks of the transfer are kept for reuse");
+    cr_assert_leq(st.tx_cached, 16, "no more than tx_cache are kept");
+    /* 16 -> 8 -> 4 -> 2 -> 1 -> 0, one step a second */
+    cr_assert(wait_until(nothing_cached, w, 10000), "the cache did not decay while idle");
+    ring_stop(srv);
+    ring_destroy(srv);
+}
+
 /* --- close in every way: on_close exactly once ---------------------------------------- */
 
 typedef struct closer {
@@ -209,6 +249,9 @@ Test(ring_flow, close_exactly_once, .timeout = 20)
     cr_assert_eq(atomic_load(&closer_closed), 4);
     cr_assert_eq(atomic_load(&closer_twice), 0);
     cr_assert_eq(atomic_load(&closer_errs), 0);
+    ring_stats st; /* the aborted and the graceful 1 MiB left nothing counted as queued */
+    ring_stats_read(ring_worker_at(srv, 0), &st);
+    cr_assert_eq(st.tx_queued, 0, "%llu bytes", (unsigned long long)st.tx_queued);
     ring_stop(srv);
     ring_destroy(srv);
 }
