@@ -6,6 +6,7 @@ ports, and a generated mpsd (certificates, group credentials, config) started an
 Loopback only. Importing it scopes mpsd's host-wide instance lock to this process
 (MPSD_TEST_INSTANCE), so a bench's mpsd may run beside a dev or test instance.
 """
+import fcntl
 import json
 import os
 import signal
@@ -68,7 +69,6 @@ def free_port():
     bench process on the host for the life of this one: a flock on /tmp/mpsd-test-ports/PORT, the
     same as tests/process/proc.c takes. Two runs that picked the same port would otherwise share it
     through mpsd's SO_REUSEPORT listeners."""
-    import fcntl
     d = "/tmp/mpsd-test-ports"
     try:
         os.mkdir(d, 0o1777)
