@@ -148,7 +148,9 @@ const char *fx_brief(struct fx *f)
                           "(%d more warn/error lines)\nlast stats: ", skipped);
     if (n >= sizeof(buf))
         n = sizeof(buf) - 1;
-    if (stats) {
+    if (!stats)
+        stats = "none (the test asked for no stats line)\n";
+    {
         const char *eol = strchr(stats, '\n');
         size_t len = eol ? (size_t)(eol - stats) : strlen(stats);
         if (len > sizeof(buf) - n - 1)
